@@ -81,8 +81,9 @@ pub enum SeccompError {
     ErrnoRetOutOfRange { field: String, value: u32 },
 
     #[error(
-        "seccomp: architecture {arch} cannot be added to the filter: {reason}; remove it \
-         from linux.seccomp.architectures"
+        "seccomp: architecture {arch} cannot be added to the filter: {reason}; libseccomp \
+         cannot combine it with this host's native architecture (different byte order) or \
+         does not support it, so remove it from linux.seccomp.architectures"
     )]
     Arch {
         arch: String,
