@@ -120,27 +120,34 @@ impl Root {
 
     fn create_file_inner(&self, path: &Path, mode: u32) -> FResult<OwnedFd> {
         let (dir, name) = self.prepare_parent(path)?;
-        // O_EXCL: create only if missing (it also refuses dangling symlinks);
-        // O_RDONLY|O_NONBLOCK|O_NOCTTY so that nothing can block or grab a tty
-        // if the kernel ever opened an existing node here.
-        match openat(
-            &dir,
-            name,
-            OFlags::CREATE
-                | OFlags::EXCL
-                | OFlags::NOFOLLOW
-                | OFlags::RDONLY
-                | OFlags::NONBLOCK
-                | OFlags::NOCTTY
-                | OFlags::CLOEXEC,
-            Mode::from_bits_truncate(mode),
-        ) {
-            Ok(_) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(e.into()),
-        }
-        // Reopen as O_PATH and check what is really there now; whatever was
-        // swapped in meanwhile is judged here.
-        let fd = open_nofollow(dir.as_fd(), name)?;
+        // Look before creating so an existing target works on a read-only
+        // filesystem. O_EXCL creates only if still missing (and refuses a
+        // dangling symlink); O_RDONLY|O_NONBLOCK|O_NOCTTY because the fd is
+        // thrown away and nothing may block or become our tty.
+        let mut created = false;
+        let fd = loop {
+            match open_nofollow(dir.as_fd(), name) {
+                Ok(fd) => break fd,
+                Err(Errno::NOENT) if !created => {}
+                Err(e) => return Err(Fail::new(Cause::IoAt(name.to_os_string()), e)),
+            }
+            match openat(
+                &dir,
+                name,
+                OFlags::CREATE
+                    | OFlags::EXCL
+                    | OFlags::NOFOLLOW
+                    | OFlags::RDONLY
+                    | OFlags::NONBLOCK
+                    | OFlags::NOCTTY
+                    | OFlags::CLOEXEC,
+                Mode::from_bits_truncate(mode),
+            ) {
+                Ok(_) | Err(Errno::EXIST) => created = true,
+                Err(e) => return Err(Fail::new(Cause::IoAt(name.to_os_string()), e)),
+            }
+        };
+        // Judge what is there now, whoever put it there.
         match FileType::from_raw_mode(fstat(&fd)?.st_mode) {
             FileType::Symlink => Err(Fail::new(
                 Cause::IsSymlink(name.to_os_string()),

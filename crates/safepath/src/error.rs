@@ -122,6 +122,15 @@ pub enum SafePathError {
         source: io::Error,
     },
 
+    #[error("{op}: component '{component}' of '{}' inside {}: {source}", path.display(), root.display())]
+    ComponentIo {
+        op: Op,
+        path: PathBuf,
+        root: PathBuf,
+        component: Component,
+        source: io::Error,
+    },
+
     #[error("{op}: '{}' inside {}: {source}", path.display(), root.display())]
     Io {
         op: Op,
@@ -149,6 +158,7 @@ impl SafePathError {
             | SafePathError::AlreadyExists { source, .. }
             | SafePathError::InvalidPath { source, .. }
             | SafePathError::Escaped { source, .. }
+            | SafePathError::ComponentIo { source, .. }
             | SafePathError::Io { source, .. }
             | SafePathError::FdPath { source, .. } => source,
         }
@@ -174,6 +184,7 @@ impl From<SafePathError> for io::Error {
 #[derive(Debug)]
 pub(crate) enum Cause {
     Io,
+    IoAt(OsString),
     NotFound(OsString),
     NotADirectory(OsString),
     Loop,
@@ -215,6 +226,13 @@ impl Fail {
                 op,
                 path,
                 root,
+                source,
+            },
+            Cause::IoAt(c) => SafePathError::ComponentIo {
+                op,
+                path,
+                root,
+                component: Component(c),
                 source,
             },
             Cause::NotFound(c) => SafePathError::NotFound {

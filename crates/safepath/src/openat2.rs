@@ -64,3 +64,16 @@ pub(crate) fn available(root: BorrowedFd<'_>) -> bool {
     )
     .is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rel_strips_leading_slashes() {
+        assert_eq!(rel(Path::new("///a/b")), Path::new("a/b"));
+        assert_eq!(rel(Path::new("a")), Path::new("a"));
+        assert_eq!(rel(Path::new("/")), Path::new("."));
+        assert_eq!(rel(Path::new("")), Path::new("."));
+    }
+}

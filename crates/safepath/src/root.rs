@@ -27,9 +27,6 @@ pub struct Root {
     fd: OwnedFd,
     path: PathBuf,
     resolver: Resolver,
-    /// Where the root is, as /proc/self/fd reports it; lets the walk resolver
-    /// double-check results. `None` when /proc is not usable.
-    real: Option<PathBuf>,
 }
 
 impl Root {
@@ -67,12 +64,10 @@ impl Root {
     }
 
     fn from_parts(fd: OwnedFd, path: &Path, resolver: Resolver) -> Root {
-        let real = fd_real_path(fd.as_fd()).ok();
         Root {
             fd,
             path: path.to_path_buf(),
             resolver,
-            real,
         }
     }
 
@@ -142,13 +137,14 @@ impl Root {
     }
 
     /// Defence in depth for the walk: its steps never leave the root, but a
-    /// directory we hold could be renamed out of it concurrently. Skipped
-    /// when /proc cannot tell us (the walk is the fallback for exactly such
-    /// restricted environments).
+    /// directory we hold could be renamed out of it concurrently. Both paths
+    /// are read now, in the current mount namespace, so they stay comparable
+    /// after e.g. pivot_root. Skipped when /proc cannot tell us (the walk is
+    /// the fallback for exactly such restricted environments).
     pub(crate) fn verify(&self, fd: OwnedFd) -> FResult<OwnedFd> {
         if self.resolver == Resolver::Walk {
-            if let (Some(root), Ok(real)) = (&self.real, fd_real_path(fd.as_fd())) {
-                if !real.starts_with(root) {
+            if let (Ok(root), Ok(real)) = (fd_real_path(self.as_fd()), fd_real_path(fd.as_fd())) {
+                if !real.starts_with(&root) {
                     return Err(Fail::new(Cause::Escaped(real), Errno::XDEV));
                 }
             }
@@ -198,5 +194,11 @@ impl Root {
             )?,
         };
         self.verify(fd)
+    }
+}
+
+impl AsFd for Root {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }

@@ -117,11 +117,11 @@ pub(crate) fn walk(root: BorrowedFd<'_>, path: &Path, mode: WalkMode) -> FResult
                 WalkMode::CreateDirs(m) => {
                     match mkdirat(cur, name.as_os_str(), m) {
                         Ok(()) | Err(Errno::EXIST) => {}
-                        Err(e) => return Err(Fail::new(Cause::Io, e)),
+                        Err(e) => return Err(Fail::new(Cause::IoAt(name), e)),
                     }
                     create_retries += 1;
                     if create_retries > 64 {
-                        return Err(Fail::new(Cause::Io, Errno::AGAIN));
+                        return Err(Fail::new(Cause::IoAt(name), Errno::AGAIN));
                     }
                     // Re-examine the entry like any other: it may be a
                     // symlink planted between our lookup and mkdir.
@@ -133,10 +133,10 @@ pub(crate) fn walk(root: BorrowedFd<'_>, path: &Path, mode: WalkMode) -> FResult
                 }
             },
             Err(Errno::NOTDIR) => return Err(Fail::new(Cause::NotADirectory(name), Errno::NOTDIR)),
-            Err(e) => return Err(Fail::new(Cause::Io, e)),
+            Err(e) => return Err(Fail::new(Cause::IoAt(name), e)),
         };
 
-        let ft = file_type(&fd)?;
+        let ft = file_type(&fd).map_err(|e| Fail::new(Cause::IoAt(name.clone()), e))?;
         let follow = match mode {
             WalkMode::Lookup { follow_last } => !terminal || follow_last,
             WalkMode::CreateDirs(_) => true,
@@ -149,7 +149,8 @@ pub(crate) fn walk(root: BorrowedFd<'_>, path: &Path, mode: WalkMode) -> FResult
                 }
                 // Empty path + O_PATH symlink fd reads this very link, so
                 // the text belongs to the inode we just typed-checked.
-                let target = readlinkat(&fd, "", Vec::new())?;
+                let target = readlinkat(&fd, "", Vec::new())
+                    .map_err(|e| Fail::new(Cause::IoAt(name.clone()), e))?;
                 let target = OsString::from_vec(target.into_bytes());
                 if target.is_empty() {
                     return Err(Fail::new(Cause::NotFound(name), Errno::NOENT));
@@ -200,5 +201,35 @@ pub(crate) fn split_last(path: &Path) -> Option<(&Path, &OsStr)> {
     match path.components().next_back()? {
         Component::Normal(name) => Some((path.parent().unwrap_or(Path::new("")), name)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_slash_means_directory() {
+        for p in ["a/", "a/.", "/a//", "."] {
+            assert!(wants_dir(Path::new(p)), "{p}");
+        }
+        for p in ["a", "/", "/a/b", "", "a/.."] {
+            assert!(!wants_dir(Path::new(p)), "{p}");
+        }
+    }
+
+    #[test]
+    fn split_last_needs_a_name() {
+        assert_eq!(
+            split_last(Path::new("/a/b")),
+            Some((Path::new("/a"), OsStr::new("b")))
+        );
+        assert_eq!(
+            split_last(Path::new("b")),
+            Some((Path::new(""), OsStr::new("b")))
+        );
+        assert_eq!(split_last(Path::new("/")), None);
+        assert_eq!(split_last(Path::new("a/..")), None);
+        assert_eq!(split_last(Path::new("")), None);
     }
 }
