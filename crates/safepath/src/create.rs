@@ -216,7 +216,7 @@ impl Root {
                     ))
                 }
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(Fail::new(Cause::IoAt(name.to_os_string()), e)),
         }
     }
 
@@ -252,9 +252,9 @@ impl Root {
                         Errno::EXIST,
                     ))
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => Err(Fail::new(Cause::IoAt(name.to_os_string()), e)),
             },
-            Err(e) => Err(e.into()),
+            Err(e) => Err(Fail::new(Cause::IoAt(name.to_os_string()), e)),
         }
     }
 }

@@ -167,7 +167,9 @@ impl Root {
     }
 
     fn open_inner(&self, path: &Path, flags: OFlags, mode: Mode) -> FResult<OwnedFd> {
-        let follow = !flags.contains(OFlags::NOFOLLOW);
+        // open(2): O_CREAT|O_EXCL never follows a final symlink (EEXIST).
+        let follow =
+            !flags.contains(OFlags::NOFOLLOW) && !flags.contains(OFlags::CREATE | OFlags::EXCL);
         if self.resolver == Resolver::Openat2 {
             match openat2::open(self.as_fd(), path, flags, mode) {
                 Ok(fd) => return Ok(fd),

@@ -148,7 +148,7 @@ pub(crate) fn walk(root: BorrowedFd<'_>, path: &Path, mode: WalkMode) -> FResult
                     return Err(Fail::new(Cause::Loop, Errno::LOOP));
                 }
                 // Empty path + O_PATH symlink fd reads this very link, so
-                // the text belongs to the inode we just typed-checked.
+                // the text belongs to the inode we just type-checked.
                 let target = readlinkat(&fd, "", Vec::new())
                     .map_err(|e| Fail::new(Cause::IoAt(name.clone()), e))?;
                 let target = OsString::from_vec(target.into_bytes());

@@ -395,6 +395,25 @@ fn open_inside_root(r: Resolver) {
         .unwrap_err();
     assert_eq!(errno(&e), Errno::LOOP, "{e}");
     assert!(e.to_string().starts_with("open: "), "{e}");
+    // O_CREAT|O_EXCL never follows a final (dangling) symlink.
+    symlink("/etc/excl-target", fx.root.join("dangling")).unwrap();
+    let e = root
+        .open(
+            Path::new("dangling"),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
+            0o600,
+        )
+        .unwrap_err();
+    assert_eq!(errno(&e), Errno::EXIST, "{e}");
+    assert!(!fx.root.join("etc/excl-target").exists());
+    // Without O_EXCL, O_CREAT follows it and creates the target inside.
+    root.open(
+        Path::new("dangling"),
+        OFlags::WRONLY | OFlags::CREATE,
+        0o600,
+    )
+    .unwrap();
+    assert!(fx.root.join("etc/excl-target").is_file());
     let fd = root
         .open_at(Path::new("a"), OFlags::RDONLY | OFlags::DIRECTORY, 0)
         .unwrap();
