@@ -157,7 +157,9 @@ impl Root {
                 Cause::Exists("as a directory, not a file".into()),
                 Errno::ISDIR,
             )),
-            _ => self.verify(fd),
+            // No verify: `dir` is already checked and one NOFOLLOW step
+            // below it cannot leave it.
+            _ => Ok(fd),
         }
     }
 

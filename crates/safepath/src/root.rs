@@ -136,17 +136,15 @@ impl Root {
         Fail::new(Cause::Io, e)
     }
 
-    /// Defence in depth for the walk: its steps never leave the root, but a
+    /// Defence in depth, applied to every walk result: the walk's steps never leave the root, but a
     /// directory we hold could be renamed out of it concurrently. Both paths
     /// are read now, in the current mount namespace, so they stay comparable
     /// after e.g. pivot_root. Skipped when /proc cannot tell us (the walk is
     /// the fallback for exactly such restricted environments).
     pub(crate) fn verify(&self, fd: OwnedFd) -> FResult<OwnedFd> {
-        if self.resolver == Resolver::Walk {
-            if let (Ok(root), Ok(real)) = (fd_real_path(self.as_fd()), fd_real_path(fd.as_fd())) {
-                if !real.starts_with(&root) {
-                    return Err(Fail::new(Cause::Escaped(real), Errno::XDEV));
-                }
+        if let (Ok(root), Ok(real)) = (fd_real_path(self.as_fd()), fd_real_path(fd.as_fd())) {
+            if !real.starts_with(&root) {
+                return Err(Fail::new(Cause::Escaped(real), Errno::XDEV));
             }
         }
         Ok(fd)
@@ -193,7 +191,8 @@ impl Root {
                 name.as_os_str(),
                 flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 mode,
-            )?,
+            )
+            .map_err(|e| Fail::new(Cause::IoAt(name), e))?,
         };
         self.verify(fd)
     }
@@ -202,5 +201,36 @@ impl Root {
 impl AsFd for Root {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_rejects_fds_outside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(tmp.path()).unwrap();
+        std::fs::create_dir_all(base.join("root/in")).unwrap();
+        std::fs::create_dir_all(base.join("rootx")).unwrap();
+        let root = Root::with_mode(&base.join("root"), Resolver::Walk).unwrap();
+        let open = |p: &Path| rustix::fs::open(p, OFlags::PATH, Mode::empty()).unwrap();
+
+        assert!(root.verify(open(&base.join("root/in"))).is_ok());
+        // A sibling sharing the root's name as a string prefix is outside.
+        for outside in [base.join("rootx"), base.clone()] {
+            let f = root.verify(open(&outside)).unwrap_err();
+            let e = f.into_error(Op::Resolve, Path::new("in"), root.path());
+            assert_eq!(e.raw_os_error(), Some(libc::EXDEV));
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "resolve: 'in' resolved to {} which is outside the root {}",
+                    outside.display(),
+                    base.join("root").display()
+                )
+            );
+        }
     }
 }
