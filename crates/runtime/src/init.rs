@@ -1,0 +1,165 @@
+//! The container's init between fork and exec: it builds the container from the inside,
+//! reports ready, blocks on the exec fifo until `start`, then becomes the user's process.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::fs::{Mode, OFlags};
+
+use crate::channel::{Channel, Msg};
+use crate::config::has_namespace;
+use crate::error::{IoContext, Result, RuntimeError};
+use crate::hooks::{self, Kind};
+use crate::rootfs::{self, CgroupView};
+use crate::{console, process, sys};
+
+pub struct InitCtx<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub cgroups: CgroupView,
+    pub console_socket: Option<OwnedFd>,
+    pub state_dir: OwnedFd,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// Container state JSON for hooks run from inside.
+    pub state_json: Vec<u8>,
+}
+
+pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
+    let spec = ctx.spec;
+    let proc_ = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::Config("process is missing".into()))?;
+    let has_mnt = has_namespace(spec, LinuxNamespaceType::Mount);
+    let in_userns = has_namespace(spec, LinuxNamespaceType::User);
+    // Device nodes and mount points get exactly the modes the config names.
+    sys::umask(0);
+
+    let mut pty = None;
+    if has_mnt {
+        let root = rootfs::prepare(&rootfs::Setup {
+            spec,
+            rootfs: ctx.rootfs,
+            in_userns,
+            cgroups: ctx.cgroups.clone(),
+        })?;
+        if proc_.terminal() == Some(true) {
+            let size = proc_.console_size().map(|b| (b.height() as u16, b.width() as u16));
+            let p = console::open_in_root(&root, size)?;
+            console::bind_console(&root, p.slave.as_fd())?;
+            pty = Some(p);
+        }
+    } else if proc_.terminal() == Some(true) {
+        pty = Some(console::open_here(None)?);
+    }
+    if let Some(p) = &pty {
+        match &ctx.console_socket {
+            Some(sock) => console::send_master(sock.as_fd(), p.master.as_fd())?,
+            None => chan
+                .send_with_fd(&Msg::PtyMaster, Some(p.master.as_fd()))
+                .ctx(|| "passing the pty master to the runtime".into())?,
+        }
+    }
+    // The master now lives with the caller; keeping a copy would hold the pty open.
+    let slave = pty.map(|p| p.slave);
+    drop(ctx.console_socket);
+
+    if has_namespace(spec, LinuxNamespaceType::Network)
+        && !spec_joins(spec, LinuxNamespaceType::Network)
+    {
+        sys::loopback_up().ctx(|| "bringing up lo in the new network namespace".into())?;
+    }
+    if !ctx.no_new_keyring {
+        sys::join_session_keyring().ctx(|| "creating a session keyring".into())?;
+    }
+
+    chan.send(&Msg::RuntimeHooks).ctx(|| "asking for runtime hooks".into())?;
+    match chan.recv().ctx(|| "waiting for runtime hooks".into())? {
+        Some((Msg::HooksDone, _)) => {}
+        Some((Msg::Error(e), _)) => return Err(RuntimeError::Init(e)),
+        _ => return Err(RuntimeError::Init("runtime went away during hooks".into())),
+    }
+    hooks::run_all(Kind::CreateContainer, spec.hooks().as_ref(), &ctx.state_json)?;
+
+    if has_mnt {
+        rootfs::enter(ctx.rootfs, ctx.no_pivot)?;
+        rootfs::finish(spec)?;
+    } else {
+        rustix::process::chroot(ctx.rootfs)
+            .map_err(std::io::Error::from)
+            .ctx(|| format!("chroot into {}", ctx.rootfs.display()))?;
+        rustix::process::chdir("/").map_err(std::io::Error::from).ctx(|| "chdir /".into())?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        sys::sethostname(h).ctx(|| format!("setting hostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        sys::setdomainname(d).ctx(|| format!("setting domainname {d:?}"))?;
+    }
+    write_sysctls(spec)?;
+    process::set_rlimits(proc_)?;
+    process::set_oom_score_adj(proc_)?;
+    process::set_personality(spec.linux().as_ref().and_then(|l| l.personality().as_ref()))?;
+    if let Some(s) = &slave {
+        console::become_console(s.as_fd())?;
+    }
+    drop(slave);
+    let program = process::resolve_program(proc_)?;
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(crate::seccomp::build_filter(s)?),
+        None => None,
+    };
+
+    chan.send(&Msg::Ready).ctx(|| "reporting ready".into())?;
+    wait_for_start(&ctx.state_dir)?;
+    drop(ctx.state_dir);
+    hooks::run_all(Kind::StartContainer, spec.hooks().as_ref(), &ctx.state_json)?;
+    process::finalize_and_exec(proc_, &program, seccomp.as_ref(), ctx.preserve_fds)
+}
+
+fn spec_joins(spec: &Spec, kind: LinuxNamespaceType) -> bool {
+    crate::config::namespace_kinds(spec)
+        .iter()
+        .any(|(k, p)| *k == kind && p.is_some())
+}
+
+/// Blocks until `start` opens the fifo for reading, then tells it we are going.
+fn wait_for_start(state_dir: &OwnedFd) -> Result<()> {
+    let fifo = rustix::fs::openat(
+        state_dir,
+        crate::state::EXEC_FIFO,
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(std::io::Error::from)
+    .ctx(|| "opening the exec fifo".into())?;
+    let mut f = std::fs::File::from(fifo);
+    f.write_all(b"0").ctx(|| "writing the exec fifo".into())
+}
+
+fn write_sysctls(spec: &Spec) -> Result<()> {
+    let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().clone()) else {
+        return Ok(());
+    };
+    let mut keys: Vec<_> = sysctl.keys().cloned().collect();
+    keys.sort();
+    for key in keys {
+        let rel = key.replace('.', "/");
+        if rel.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Err(RuntimeError::Config(format!("sysctl {key:?} is not a valid name")));
+        }
+        let path = Path::new("/proc/sys").join(&rel);
+        std::fs::write(&path, &sysctl[&key]).map_err(|e| {
+            RuntimeError::Config(format!(
+                "setting sysctl {key}={}: {e} (is it namespaced, and does the container have that namespace?)",
+                sysctl[&key]
+            ))
+        })?;
+    }
+    Ok(())
+}
