@@ -2,6 +2,15 @@
 //! through the public API only. Each test uses a unique cgroup and a Drop
 //! guard that kills its child and removes the cgroup even on failure.
 
+/// Written straight to fd 2: libtest captures eprintln! of passing tests,
+/// which would hide that a test did not really run.
+macro_rules! loud {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -25,11 +34,11 @@ fn usable(test: &str) -> bool {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{test}: needs root, and CI=true forbids skipping");
         }
-        eprintln!("\n!!!!!!!! {test}: SKIPPED (needs root) !!!!!!!!\n");
+        loud!("\n!!!!!!!! {test}: SKIPPED (needs root) !!!!!!!!\n");
         return false;
     }
     if detect(Path::new(DEFAULT_ROOT)).unwrap() != Version::V1 {
-        eprintln!("\n!!!!!!!! {test}: SKIPPED (host is not cgroup v1) !!!!!!!!\n");
+        loud!("\n!!!!!!!! {test}: SKIPPED (host is not cgroup v1) !!!!!!!!\n");
         return false;
     }
     true
@@ -191,4 +200,34 @@ fn device_rules_enforced() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "null=ok zero=denied"
     );
+}
+
+/// Relative cgroup paths land under this process's own cgroup in each
+/// hierarchy, as /proc/self/cgroup reports it. Nothing is created.
+#[test]
+fn open_resolves_relative_paths_per_hierarchy() {
+    if detect(Path::new(DEFAULT_ROOT)).unwrap() != Version::V1 {
+        loud!("\n!!!!!!!! open_resolves_relative_paths_per_hierarchy: SKIPPED (host is not cgroup v1) !!!!!!!!\n");
+        return;
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let m = open(Path::new(DEFAULT_ROOT), Path::new("berth-rel/ctr")).unwrap();
+    let mounts = m.v1_mounts();
+    assert!(!mounts.is_empty());
+    for (name, dir) in mounts {
+        let line = own
+            .lines()
+            .find(|l| {
+                let ctl = l.split(':').nth(1).unwrap_or("");
+                let ctl = ctl.strip_prefix("name=").unwrap_or(ctl);
+                ctl == name
+            })
+            .unwrap_or_else(|| panic!("{name} missing in /proc/self/cgroup"));
+        let own_path = line.splitn(3, ':').nth(2).unwrap().trim_start_matches('/');
+        let want = Path::new(DEFAULT_ROOT)
+            .join(&name)
+            .join(own_path)
+            .join("berth-rel/ctr");
+        assert_eq!(dir, want, "{name}");
+    }
 }
