@@ -28,7 +28,11 @@ fn list_text_and_json() {
 
     let out = t.rt(&["list"]).check();
     let mut lines = out.stdout.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     assert_eq!(
         header,
         ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
@@ -45,7 +49,9 @@ fn list_text_and_json() {
     let out = t.rt(&["list", "--format", "json"]).check();
     let v: Value = serde_json::from_str(out.stdout.trim())
         .unwrap_or_else(|e| panic!("list json ({e}): {out}"));
-    let arr = v.as_array().unwrap_or_else(|| panic!("not an array: {out}"));
+    let arr = v
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {out}"));
     assert_eq!(arr.len(), 1, "{out}");
     assert_eq!(arr[0]["id"], t.id.as_str());
     assert_eq!(arr[0]["pid"], st.pid);

@@ -75,7 +75,8 @@ fn exec_detached_pid_file() {
     };
     let pid_file = t.path("exec.pid");
     let pf = pid_file.display().to_string();
-    t.exec(&["-d", "--pid-file", &pf], &["sleep", "999"]).check();
+    t.exec(&["-d", "--pid-file", &pf], &["sleep", "999"])
+        .check();
     let pid: i64 = std::fs::read_to_string(&pid_file)
         .expect("pid file written")
         .trim()
@@ -90,5 +91,7 @@ fn exec_detached_pid_file() {
     // The exec'd process dies with the container (the guard kills it too,
     // but make the point here).
     t.rt(&["kill", "--all", &t.id, "KILL"]).check();
-    assert!(host::wait_until(Duration::from_secs(10), || !host::pid_alive(pid)));
+    assert!(host::wait_until(Duration::from_secs(10), || {
+        !host::pid_alive(pid)
+    }));
 }

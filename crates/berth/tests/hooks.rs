@@ -23,9 +23,8 @@ fn hooks_run_in_order_with_state() {
     let dir = t.share("/hooks");
     std::fs::write(dir.join("hook.sh"), HOOK).unwrap();
     let d = dir.display().to_string();
-    let host_hook = |name: &str| {
-        json!([{"path": "/bin/sh", "args": ["sh", format!("{d}/hook.sh"), name, d]}])
-    };
+    let host_hook =
+        |name: &str| json!([{"path": "/bin/sh", "args": ["sh", format!("{d}/hook.sh"), name, d]}]);
     // startContainer runs after pivot_root: its path and args are
     // container paths.
     t.config["hooks"] = json!({
@@ -60,7 +59,12 @@ fn hooks_run_in_order_with_state() {
         ("startContainer", "poststop"),
         ("poststart", "poststop"),
     ] {
-        assert!(pos(pair.0) < pos(pair.1), "{} after {}; log:\n{log}", pair.0, pair.1);
+        assert!(
+            pos(pair.0) < pos(pair.1),
+            "{} after {}; log:\n{log}",
+            pair.0,
+            pair.1
+        );
     }
     assert_eq!(hooks_only.len(), 6, "a hook ran twice; log:\n{log}");
     // The spec puts poststart after the user process was executed, hence

@@ -52,10 +52,12 @@ fn excessive_nofile_rlimit_is_named() {
         eprintln!("NOTE: host can grant RLIMIT_NOFILE {WANT}; nothing to refuse");
         return;
     }
-    t.config["process"]["rlimits"] =
-        json!([{"type": "RLIMIT_NOFILE", "hard": WANT, "soft": 1024}]);
+    t.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": WANT, "soft": 1024}]);
     t.set_args(&["true"]);
     let out = t.run();
-    assert!(!out.ok(), "ran with an rlimit above the host hard limit: {out}");
+    assert!(
+        !out.ok(),
+        "ran with an rlimit above the host hard limit: {out}"
+    );
     assert!(out.stderr.contains("RLIMIT_NOFILE"), "{out}");
 }

@@ -14,11 +14,9 @@ fn masked_proc_paths() {
     t.config["linux"]["maskedPaths"] = json!(["/proc/kcore", "/proc/scsi", "/proc/timer_list"]);
     // /proc/scsi only exists on hosts with a SCSI layer; masked, it is
     // either absent or an empty read-only tmpfs.
-    t.sh(
-        "printf 'kcore=%s\\n' $(cat /proc/kcore | wc -c); \
+    t.sh("printf 'kcore=%s\\n' $(cat /proc/kcore | wc -c); \
          printf 'timer=%s\\n' $(cat /proc/timer_list | wc -c); \
-         printf 'scsi=%s\\n' $(ls -A /proc/scsi 2>/dev/null | wc -l)",
-    );
+         printf 'scsi=%s\\n' $(ls -A /proc/scsi 2>/dev/null | wc -l)");
     let out = t.run().check();
     for want in ["kcore=0", "timer=0", "scsi=0"] {
         assert!(out.stdout.lines().any(|l| l == want), "want {want}: {out}");
@@ -136,10 +134,8 @@ fn user_namespace_mappings() {
         .as_array_mut()
         .unwrap()
         .push(json!({"type": "user"}));
-    t.config["linux"]["uidMappings"] =
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    t.config["linux"]["gidMappings"] =
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    t.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    t.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     t.sh("cat /proc/self/uid_map /proc/self/gid_map; id -u");
     let out = t.run().check();
     let maps: Vec<Vec<&str>> = out

@@ -20,7 +20,11 @@ fn two_phase_create_start() {
     let st = t.state();
     assert_eq!(st.status, "created");
     assert_eq!(st.id, t.id);
-    assert!(st.pid > 0, "created container has no init pid: {:?}", st.raw);
+    assert!(
+        st.pid > 0,
+        "created container has no init pid: {:?}",
+        st.raw
+    );
     assert!(host::pid_alive(st.pid));
     assert!(!st.oci_version.is_empty());
     assert_eq!(
@@ -48,19 +52,29 @@ fn delete_removes_everything() {
     t.config["linux"]["resources"]["memory"] = json!({"limit": 64u64 << 20});
     t.set_args(&["sleep", "1000"]);
     let st = t.start_detached();
-    assert!(!host::cgroup_dirs(&t.id).is_empty(), "no cgroup while running");
+    assert!(
+        !host::cgroup_dirs(&t.id).is_empty(),
+        "no cgroup while running"
+    );
     let root_entries = |t: &common::TestCtx| {
         std::fs::read_dir(&t.root)
             .map(|rd| rd.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
             .unwrap_or_default()
     };
-    assert!(!root_entries(&t).is_empty(), "no state under --root while running");
+    assert!(
+        !root_entries(&t).is_empty(),
+        "no state under --root while running"
+    );
 
     t.rt(&["kill", &t.id, "KILL"]).check();
     t.wait_status(&t.id, "stopped", T10);
     t.rt(&["delete", &t.id]).check();
 
-    assert!(!host::pid_alive(st.pid), "init pid {} survived delete", st.pid);
+    assert!(
+        !host::pid_alive(st.pid),
+        "init pid {} survived delete",
+        st.pid
+    );
     assert_eq!(host::mounts_under(&t.bundle), Vec::<String>::new());
     assert_eq!(host::cgroup_dirs(&t.id), Vec::<std::path::PathBuf>::new());
     for ctl in ["memory", "pids"] {
@@ -179,11 +193,15 @@ fn kill_signal_forms() {
         ));
         t.create_id(&id).check();
         t.rt(&["start", &id]).check();
-        assert!(host::wait_until(T10, || out_dir.join(format!("{form}.up")).exists()));
+        assert!(host::wait_until(T10, || out_dir
+            .join(format!("{form}.up"))
+            .exists()));
         t.rt(&["kill", &id, form]).check();
         t.wait_status(&id, "stopped", T10);
         assert_eq!(
-            std::fs::read_to_string(out_dir.join(form)).unwrap_or_default().trim(),
+            std::fs::read_to_string(out_dir.join(form))
+                .unwrap_or_default()
+                .trim(),
             "term",
             "signal form {form}"
         );

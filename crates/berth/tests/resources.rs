@@ -20,7 +20,11 @@ fn memory_limit_oom_kills() {
     // to find the "last lines".
     t.set_args(&["sh", "-c", "head -c 200m /dev/zero | tail -n 1 >/dev/null"]);
     let out = t.run();
-    assert_eq!(out.code, Some(137), "expected SIGKILL by the OOM killer: {out}");
+    assert_eq!(
+        out.code,
+        Some(137),
+        "expected SIGKILL by the OOM killer: {out}"
+    );
 
     // `run` deletes the container on exit, so the stopped state is checked
     // on a created-and-started twin; the shell records tail's fate.
@@ -31,7 +35,12 @@ fn memory_limit_oom_kills() {
     t.rt(&["start", &twin]).check();
     let st = t.wait_status(&twin, "stopped", Duration::from_secs(30));
     assert_eq!(st.status, "stopped");
-    assert_eq!(std::fs::read_to_string(out_dir.join("rc")).unwrap_or_default().trim(), "137");
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("rc"))
+            .unwrap_or_default()
+            .trim(),
+        "137"
+    );
 }
 
 #[test]
@@ -51,7 +60,10 @@ fn pids_limit_stops_fork_bomb() {
         .parse()
         .unwrap_or(0);
     assert!(started >= 1, "no sleep started at all: {out}");
-    assert!(started < 10, "{started} sleeps started under pids.limit 10: {out}");
+    assert!(
+        started < 10,
+        "{started} sleeps started under pids.limit 10: {out}"
+    );
     assert!(out.stderr.contains("can't fork"), "{out}");
     assert!(!out_dir.join("done").exists(), "loop completed: {out}");
 }

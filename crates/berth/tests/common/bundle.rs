@@ -19,9 +19,8 @@ fn script() -> PathBuf {
 pub fn cached_rootfs() -> &'static Path {
     static CACHE: OnceLock<PathBuf> = OnceLock::new();
     CACHE.get_or_init(|| {
-        let md = std::fs::metadata(BUSYBOX).unwrap_or_else(|e| {
-            panic!("{BUSYBOX}: {e} (apt-get install -y busybox-static)")
-        });
+        let md = std::fs::metadata(BUSYBOX)
+            .unwrap_or_else(|e| panic!("{BUSYBOX}: {e} (apt-get install -y busybox-static)"));
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let cache = tmp.join(format!("busybox-rootfs-{}-{}", md.len(), md.mtime()));
         if cache.join("bin/busybox").exists() {

@@ -102,7 +102,10 @@ pub fn invoke<S: AsRef<OsStr>>(root: &Path, scratch: &Path, args: &[S], call: Ca
     shown.extend(rt.prefix.iter().cloned());
     shown.push("--root".into());
     shown.push(root.display().to_string());
-    shown.extend(args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()));
+    shown.extend(
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned()),
+    );
 
     static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
