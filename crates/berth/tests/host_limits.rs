@@ -12,7 +12,9 @@ fn berth_only(test: &str) -> bool {
     if RuntimeBin::get().is_berth() {
         return true;
     }
-    eprintln!("NOTE: {test} checks berth-specific behaviour; skipped for a non-berth runtime");
+    common::loud(&format!(
+        "NOTE: {test} checks berth-specific behaviour; skipped for a non-berth runtime"
+    ));
     false
 }
 
@@ -25,7 +27,7 @@ fn unavailable_capability_is_named() {
         return;
     }
     if host::self_cap_bnd() & (1 << host::cap_bit("CAP_SYS_RESOURCE")) != 0 {
-        eprintln!("NOTE: host bounding set has CAP_SYS_RESOURCE; nothing to refuse");
+        common::loud("NOTE: host bounding set has CAP_SYS_RESOURCE; nothing to refuse");
         return;
     }
     let caps = ["CAP_KILL", "CAP_SYS_RESOURCE"];
@@ -49,7 +51,9 @@ fn excessive_nofile_rlimit_is_named() {
     const WANT: u64 = 1 << 20;
     let can_raise = host::self_cap_eff() & (1 << host::cap_bit("CAP_SYS_RESOURCE")) != 0;
     if host::hard_nofile() >= WANT || can_raise {
-        eprintln!("NOTE: host can grant RLIMIT_NOFILE {WANT}; nothing to refuse");
+        common::loud(&format!(
+            "NOTE: host can grant RLIMIT_NOFILE {WANT}; nothing to refuse"
+        ));
         return;
     }
     t.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": WANT, "soft": 1024}]);

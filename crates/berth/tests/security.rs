@@ -36,11 +36,11 @@ fn cve_2019_5736_init_is_sealed_memfd() {
     if common::runtime::RuntimeBin::get().is_berth() {
         assert!(is_memfd, "init runs from {}, not a memfd", target.display());
     } else if !is_memfd {
-        eprintln!(
+        common::loud(&format!(
             "NOTE: init exe is {} (not a memfd); write-open refused: {}",
             target.display(),
             opened.unwrap_err()
-        );
+        ));
     }
 }
 

@@ -23,8 +23,15 @@ pub fn setup(test: &str) -> Option<TestCtx> {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{test} needs root, and CI=true forbids skipping");
         }
-        eprintln!("SKIPPED: {test} needs root");
+        loud(&format!("SKIPPED: {test} needs root"));
         return None;
     }
     Some(TestCtx::new(test))
+}
+
+/// Writes straight to the stderr fd: libtest captures `eprintln!` of
+/// passing tests, and a skip or a caveat must be seen.
+pub fn loud(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{msg}");
 }

@@ -16,6 +16,6 @@ pub mod host;
 pub mod runtime;
 pub mod testctx;
 
-pub use gate::setup;
+pub use gate::{loud, setup};
 pub use runtime::Out;
 pub use testctx::{State, TestCtx};
