@@ -93,15 +93,17 @@ impl TestCtx {
         // The runtime's own default spec is the base, so the suite also
         // exercises `spec` and inherits whatever defaults the runtime picks.
         let bundle_path = ctx.bundle.clone();
-        ctx.rt_with(
-            &["spec"],
-            Call {
-                cwd: Some(&bundle_path),
-                ..Default::default()
-            },
-        )
-        .check();
-        let text = std::fs::read_to_string(ctx.bundle.join("config.json")).expect("config.json");
+        let spec = ctx
+            .rt_with(
+                &["spec"],
+                Call {
+                    cwd: Some(&bundle_path),
+                    ..Default::default()
+                },
+            )
+            .check();
+        let text = std::fs::read_to_string(ctx.bundle.join("config.json"))
+            .unwrap_or_else(|e| panic!("`spec` wrote no config.json ({e}): {spec}"));
         ctx.config = serde_json::from_str(&text).expect("spec output is JSON");
         ctx.config["process"]["terminal"] = json!(false);
         ctx
