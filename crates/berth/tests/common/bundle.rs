@@ -13,8 +13,8 @@ fn script() -> PathBuf {
 
 /// Path of the cached rootfs, building it on first use. The cache lives in
 /// cargo's per-target temp dir and is keyed by the busybox binary, so it
-/// survives between runs and test binaries and is rebuilt when busybox is
-/// upgraded. The layout comes from scripts/busybox-bundle.sh so the shell
+/// survives between runs and test binaries and is rebuilt when busybox or
+/// the script changes. The layout comes from scripts/busybox-bundle.sh so the shell
 /// quick start and the tests agree on what a test rootfs is.
 pub fn cached_rootfs() -> &'static Path {
     static CACHE: OnceLock<PathBuf> = OnceLock::new();
@@ -22,7 +22,16 @@ pub fn cached_rootfs() -> &'static Path {
         let md = std::fs::metadata(BUSYBOX)
             .unwrap_or_else(|e| panic!("{BUSYBOX}: {e} (apt-get install -y busybox-static)"));
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let cache = tmp.join(format!("busybox-rootfs-{}-{}", md.len(), md.mtime()));
+        // The script's content is part of the key so layout changes rebuild.
+        let script_text = std::fs::read(script()).expect("read busybox-bundle.sh");
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&script_text, &mut h);
+        let cache = tmp.join(format!(
+            "busybox-rootfs-{}-{}-{:016x}",
+            md.len(),
+            md.mtime(),
+            std::hash::Hasher::finish(&h)
+        ));
         if cache.join("bin/busybox").exists() {
             return cache;
         }
