@@ -277,9 +277,16 @@ for p in /proc/[0-9]*; do
 	read -r c 2>/dev/null <"$p/comm" || continue
 	[ "$c" = sleep ] && n=$((n+1))
 done
+# What the container itself sees (informational): its cgroup path and the
+# pids.max reachable through its /sys/fs/cgroup mount (runc 1.1 without a
+# cgroup namespace mounts the whole hierarchy, a cgroupns shows only its own).
+cg=
+read -r cg 2>/dev/null </proc/self/cgroup
+cg=${cg#0::}
 inside=unreadable
-read -r inside 2>/dev/null </sys/fs/cgroup/pids.max
-echo "SLEEPS=$n INSIDE_PIDS_MAX=$inside"
+read -r inside 2>/dev/null </sys/fs/cgroup/pids.max ||
+	read -r inside 2>/dev/null <"/sys/fs/cgroup$cg/pids.max"
+echo "SLEEPS=$n inside: cgroup=$cg pids.max=$inside"
 # exec, not fork: keeps the container (and its cgroup) alive a little longer
 exec sleep 5
 EOF
@@ -371,7 +378,7 @@ if rt run --help 2>&1 | grep -q -- '--keep'; then KEEP=--keep; fi
 test_memory() {
 	id=vmtest-memory
 	before=$(events_field "$PARENT/memory.events" oom_kill)
-	timeout 120 rt run $KEEP --bundle /vm/bundles/memory "$id" </dev/null >/tmp/memory.out 2>&1
+	timeout 60 rt run $KEEP --bundle /vm/bundles/memory "$id" </dev/null >/tmp/memory.out 2>&1
 	rc=$?
 	after=$(events_field "$PARENT/memory.events" oom_kill)
 	kills=$((after - before))
@@ -397,7 +404,7 @@ test_memory() {
 test_pids() {
 	id=vmtest-pids
 	cg=$PARENT/pids
-	timeout 120 rt run --bundle /vm/bundles/pids "$id" </dev/null >/tmp/pids.out 2>&1 &
+	timeout 60 rt run --bundle /vm/bundles/pids "$id" </dev/null >/tmp/pids.out 2>&1 &
 	pid=$!
 	max=missing current= events=
 	if wait_marker /tmp/pids.out SLEEPS= "$pid" 60; then
@@ -409,7 +416,7 @@ test_pids() {
 	rc=$?
 	line=$(grep -o 'SLEEPS=.*' /tmp/pids.out | head -n1)
 	n=$(echo "$line" | sed -n 's/^SLEEPS=\([0-9]*\).*/\1/p')
-	detail="exit=$rc started=${n:-?}/30 pids.max=$max pids.current=$current pids.events.max=$events (${line#*SLEEPS=* })"
+	detail="exit=$rc started=${n:-?}/30 pids.max=$max pids.current=$current pids.events.max=$events (${line#SLEEPS=* })"
 	if [ -n "$n" ] && [ "$n" -ge 1 ] && [ "$n" -lt 30 ] && [ "$max" = 10 ] && [ "$rc" = 0 ]; then
 		result pids PASS "$detail"
 	else
@@ -420,7 +427,7 @@ test_pids() {
 test_cpu() {
 	id=vmtest-cpu
 	cg=$PARENT/cpu
-	timeout 120 rt run --bundle /vm/bundles/cpu "$id" </dev/null >/tmp/cpu.out 2>&1 &
+	timeout 60 rt run --bundle /vm/bundles/cpu "$id" </dev/null >/tmp/cpu.out 2>&1 &
 	pid=$!
 	max=missing weight=missing thr=0
 	if wait_marker /tmp/cpu.out BUSYDONE "$pid" 60; then
@@ -511,20 +518,26 @@ main() {
 	clean=$(tr -d '\r' <"$LOG")
 	grep -E '^(VMTEST|VMINFO) ' <<<"$clean" || true
 
-	local failed=0 t
+	local failed=0 need_tail=0 t
 	if ((rc == 124 || rc == 137)); then
 		msg "FAIL: VM timed out after ${VM_TIMEOUT}s"
 		failed=1
+		need_tail=1
 	elif ((rc != 0)); then
 		msg "FAIL: qemu exited with status $rc"
 		failed=1
+		need_tail=1
 	fi
 	if grep -q 'Kernel panic' <<<"$clean"; then
 		msg "FAIL: guest kernel panic"
 		failed=1
+		need_tail=1
 	fi
-	if ! grep -qE '^VMTEST summary passed=[0-9]+ failed=0$' <<<"$clean"; then
-		msg "FAIL: no successful 'VMTEST summary' line"
+	if ! grep -qE '^VMTEST summary passed=[0-9]+ failed=[0-9]+$' <<<"$clean"; then
+		msg "FAIL: no 'VMTEST summary' line (guest did not finish)"
+		failed=1
+		need_tail=1
+	elif ! grep -qE '^VMTEST summary passed=[0-9]+ failed=0$' <<<"$clean"; then
 		failed=1
 	fi
 	for t in "${TESTS[@]}"; do
@@ -534,8 +547,10 @@ main() {
 		fi
 	done
 	if ((failed)); then
-		msg "serial log tail ($LOG):"
-		tail -n 40 <<<"$clean" >&2
+		if ((need_tail)); then
+			msg "serial log tail ($LOG):"
+			tail -n 40 <<<"$clean" >&2
+		fi
 		msg "FAILED (VM ${vm_secs}s, total $((SECONDS - start))s)"
 		exit 1
 	fi
