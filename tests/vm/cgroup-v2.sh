@@ -35,6 +35,8 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------
 # 1. host dependencies (idempotent, silent when everything is present)
@@ -445,9 +447,11 @@ test_cpu() {
 	fi
 }
 
+info "guest uptime before tests: $(cut -d' ' -f1 /proc/uptime)s"
 for t in $VM_TESTS; do
 	"test_$t"
 done
+info "guest uptime after tests: $(cut -d' ' -f1 /proc/uptime)s"
 echo "VMTEST summary passed=$PASSED failed=$FAILED"
 sync
 poweroff -f
