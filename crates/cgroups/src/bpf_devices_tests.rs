@@ -144,3 +144,42 @@ fn probe(cg: &Path) -> String {
     assert!(out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// The verifier accepts the programs for a typical container list and for
+/// a list ending in an unconditional rule.
+#[test]
+fn kernel_accepts_typical_lists() {
+    let Some(base) = crate::test_support::cgroup2_mount() else {
+        crate::test_support::skip("kernel_accepts_typical_lists", "no cgroup2 mount");
+        return;
+    };
+    if !crate::test_support::require_root("kernel_accepts_typical_lists") {
+        return;
+    }
+    let cg = crate::test_support::TempCgroup::new(&base);
+    let typical: Vec<LinuxDeviceCgroup> = serde_json::from_str(
+        r#"[{"allow":false,"access":"rwm"},
+            {"allow":true,"type":"c","access":"m"},{"allow":true,"type":"b","access":"m"},
+            {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},
+            {"allow":true,"type":"c","major":1,"minor":5,"access":"rwm"},
+            {"allow":true,"type":"c","major":1,"minor":7,"access":"rwm"},
+            {"allow":true,"type":"c","major":1,"minor":8,"access":"rwm"},
+            {"allow":true,"type":"c","major":1,"minor":9,"access":"rwm"},
+            {"allow":true,"type":"c","major":5,"minor":0,"access":"rwm"},
+            {"allow":true,"type":"c","major":5,"minor":1,"access":"rwm"},
+            {"allow":true,"type":"c","major":5,"minor":2,"access":"rwm"},
+            {"allow":true,"type":"c","major":136,"access":"rwm"},
+            {"allow":true,"type":"c","major":10,"minor":200,"access":"rwm"},
+            {"allow":false,"type":"c","major":10,"minor":229,"access":"w"},
+            {"allow":true,"type":"p","access":"rwm"}]"#,
+    )
+    .unwrap();
+    apply(cg.path(), &typical).unwrap();
+    assert_eq!(probe(cg.path()), "null=ok zero=ok");
+    let allow_all: Vec<LinuxDeviceCgroup> = serde_json::from_str(
+        r#"[{"allow":false,"type":"c","major":1,"minor":3},{"allow":true,"access":"rwm"}]"#,
+    )
+    .unwrap();
+    apply(cg.path(), &allow_all).unwrap();
+    assert_eq!(probe(cg.path()), "null=ok zero=ok");
+}

@@ -223,3 +223,40 @@ pub(crate) fn mkdir_p(path: &Path) -> Result<(), CgroupError> {
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_error_names_file_value_and_cause() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("memory.max");
+        let msg = write(&f, "123").unwrap_err().to_string();
+        assert!(
+            msg.contains("memory.max")
+                && msg.contains("\"123\"")
+                && msg.contains("controller is not enabled"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn flat_keyed_parsing() {
+        let p = Path::new("x");
+        let v = parse_flat_keyed(p, "a 1\nb max\n\n").unwrap();
+        assert_eq!(v, vec![("a".into(), 1), ("b".into(), u64::MAX)]);
+        assert!(parse_flat_keyed(p, "a 1 2\n").is_err());
+        assert!(parse_flat_keyed(p, "a x\n").is_err());
+        assert_eq!(flat_keyed_value(p, "a 1\nb 2\n", "b").unwrap(), Some(2));
+    }
+
+    #[test]
+    fn pid_parsing() {
+        assert_eq!(
+            parse_pids(Path::new("p"), "1\n 22\n\n").unwrap(),
+            vec![1, 22]
+        );
+        assert!(parse_pids(Path::new("p"), "x\n").is_err());
+    }
+}

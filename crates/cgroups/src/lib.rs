@@ -125,9 +125,17 @@ pub fn open(root: &Path, cgroups_path: &Path) -> Result<Box<dyn Manager>, Cgroup
             let hierarchies = mounts
                 .into_iter()
                 .map(|m| {
+                    // Both files list a co-mounted hierarchy's controllers,
+                    // but nothing promises the same order.
+                    let mut want = m.controllers.clone();
+                    want.sort();
                     let own_path = own
                         .iter()
-                        .find(|c| c.hierarchy_id != 0 && c.controllers == m.controllers)
+                        .find(|c| {
+                            let mut have = c.controllers.clone();
+                            have.sort();
+                            c.hierarchy_id != 0 && have == want
+                        })
                         .map(|c| c.path.as_path());
                     let dir =
                         mountinfo::resolve(&m.mount_point, &m.mount_root, own_path, cgroups_path);

@@ -1,5 +1,14 @@
 //! Helpers shared by tests: fake cgroupfs trees and guards for real cgroups.
 
+/// Written straight to fd 2: libtest captures eprintln! of passing tests,
+/// which would hide that a test did not really run.
+macro_rules! loud {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,7 +25,7 @@ pub fn unique_name() -> String {
 }
 
 pub fn skip(test: &str, why: &str) {
-    eprintln!("\n!!!!!!!! {test}: SKIPPED ({why}) !!!!!!!!\n");
+    loud!("\n!!!!!!!! {test}: SKIPPED ({why}) !!!!!!!!\n");
 }
 
 /// Root-only tests skip loudly for ordinary users, but CI must not pass

@@ -168,12 +168,13 @@ impl Manager for V2Manager {
     }
 
     fn freezer_state(&self) -> Result<FreezerState, CgroupError> {
-        let Some(freeze) = fsutil::read_opt(&self.dir.join("cgroup.freeze"))? else {
-            // Kernels without the v2 freezer cannot be frozen.
-            if self.dir.exists() {
-                return Ok(FreezerState::Thawed);
-            }
-            return fsutil::read(&self.dir.join("cgroup.freeze")).map(|_| FreezerState::Thawed);
+        let freeze_file = self.dir.join("cgroup.freeze");
+        // Kernels before 5.2 have no v2 freezer, so nothing can be frozen;
+        // a missing cgroup directory, though, is an error worth reporting.
+        let freeze = match fsutil::read_opt(&freeze_file)? {
+            Some(f) => f,
+            None if self.dir.is_dir() => return Ok(FreezerState::Thawed),
+            None => fsutil::read(&freeze_file)?,
         };
         let events_path = self.dir.join("cgroup.events");
         let events = fsutil::read(&events_path)?;
