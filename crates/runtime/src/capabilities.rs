@@ -220,8 +220,18 @@ pub fn apply(caps: &LinuxCapabilities) -> Result<(), CapabilityError> {
 
     rustix::thread::clear_ambient_capability_set()
         .map_err(|reason| CapabilityError::ClearAmbient { reason })?;
-    for cap in caps.ambient().iter().flatten() {
-        let cap = from_oci(*cap)?;
+    for oci_cap in caps.ambient().iter().flatten() {
+        // The kernel only allows ambient capabilities that are also permitted and
+        // inheritable. Configs written by `runc spec` list ambient without
+        // inheritable; runc warns and goes on, and so do we (silently: the
+        // container's stderr is not ours to write to).
+        let in_set = |set: &Option<oci_spec::runtime::Capabilities>| {
+            set.as_ref().is_some_and(|s| s.contains(oci_cap))
+        };
+        if !in_set(caps.permitted()) || !in_set(caps.inheritable()) {
+            continue;
+        }
+        let cap = from_oci(*oci_cap)?;
         rustix::thread::configure_capability_in_ambient_set(
             CapabilitySet::from_bits_retain(cap.bitmask()),
             true,

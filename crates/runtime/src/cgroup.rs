@@ -83,3 +83,43 @@ pub fn kill_all(cg: &dyn Manager, sig: libc::c_int) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// The device rules the container's cgroup gets: the config's own, then the nodes every
+/// container is given (/dev/null and friends, ptys), then each `linux.devices` node.
+/// Rules are matched last-to-first, so a config's "deny all" still lets these through,
+/// as with runc and Docker.
+pub fn effective_resources(spec: &Spec) -> Option<oci_spec::runtime::LinuxResources> {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let linux = spec.linux().as_ref()?;
+    let mut res = linux.resources().clone().unwrap_or_default();
+    let mut rules = res.devices().clone().unwrap_or_default();
+    let rule = |typ, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(typ));
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.to_string()));
+        r
+    };
+    let c = LinuxDeviceType::C;
+    // mknod of any node is allowed (using it is what the rules below restrict).
+    rules.push(rule(c, None, None, "m"));
+    rules.push(rule(LinuxDeviceType::B, None, None, "m"));
+    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)] {
+        rules.push(rule(c, Some(major), Some(minor), "rwm"));
+    }
+    rules.push(rule(c, Some(136), None, "rwm"));
+    for d in linux.devices().clone().unwrap_or_default() {
+        let typ = match d.typ() {
+            LinuxDeviceType::U => LinuxDeviceType::C,
+            t => t,
+        };
+        if typ == LinuxDeviceType::P {
+            continue;
+        }
+        rules.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    res.set_devices(Some(rules));
+    Some(res)
+}

@@ -102,8 +102,12 @@ impl Channel {
 
     /// Reports an error to the peer; used on the way out of a failing child, where a
     /// second failure has nowhere to go.
+    /// After `create` has returned nobody reads the channel any more; the error then
+    /// goes to the process's stderr, which is the container's.
     pub fn send_error(&self, e: &dyn std::fmt::Display) {
-        let _ = self.send(&Msg::Error(e.to_string()));
+        if self.send(&Msg::Error(e.to_string())).is_err() {
+            eprintln!("berth-runtime: container process: {e}");
+        }
     }
 }
 

@@ -130,8 +130,8 @@ fn create_in(
     let cg = cgroup::open(&cgroup_root, &cgroups_path)?;
     cg.create()?;
     guard.cgroup = Some(cgroup::open(&cgroup_root, &cgroups_path)?);
-    if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        cg.apply(res)?;
+    if let Some(res) = cgroup::effective_resources(spec) {
+        cg.apply(&res)?;
     }
     let view = CgroupView {
         v1: cg.v1_mounts(),
