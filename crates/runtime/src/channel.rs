@@ -26,7 +26,9 @@ pub enum Msg {
     Continue,
     /// container init -> runtime: mounts are done; run prestart/createRuntime hooks.
     RuntimeHooks,
-    HooksDone,
+    /// runtime -> init: hooks ran; carries the state JSON (with init's host pid, which
+    /// init cannot know from inside its pid namespace) for the hooks init runs itself.
+    HooksDone(String),
     /// container -> runtime: here is the pty master (sent with the fd attached).
     PtyMaster,
     /// container init -> runtime: set up and waiting for `start`.

@@ -111,6 +111,10 @@ fn create_in(
 ) -> Result<Created> {
     let fifo = dir.join(state::EXEC_FIFO);
     sys::mkfifo(&fifo, 0o622).ctx(|| format!("creating {}", fifo.display()))?;
+    // Exactly 0622 whatever the umask: an init that is not host root (user namespace)
+    // must still be able to open it for writing.
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .ctx(|| format!("setting the mode of {}", fifo.display()))?;
     let (cgroup_root, cgroups_path) = cgroup::location(&spec, &opts.id);
     let mut st = StateFile {
         id: opts.id.clone(),
@@ -169,7 +173,6 @@ fn create_in(
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
-        state_json: hook_state(0),
     };
     let spawned = spawn::spawn(req, move |chan| init::run(ctx, chan))?;
     guard.pid = spawned.pid;
@@ -184,7 +187,7 @@ fn create_in(
                     spawned.chan.send_error(&e);
                     return Err(e);
                 }
-                spawned.chan.send(&Msg::HooksDone).ctx(|| "signalling hooks done".into())?;
+                spawned.chan.send(&Msg::HooksDone(String::from_utf8_lossy(&state_json).into_owned())).ctx(|| "signalling hooks done".into())?;
             }
             Some((Msg::PtyMaster, fd)) => pty_master = fd,
             Some((Msg::Ready, _)) => break,

@@ -25,8 +25,6 @@ pub struct InitCtx<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
-    /// Container state JSON for hooks run from inside.
-    pub state_json: Vec<u8>,
 }
 
 pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
@@ -79,12 +77,12 @@ pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
     }
 
     chan.send(&Msg::RuntimeHooks).ctx(|| "asking for runtime hooks".into())?;
-    match chan.recv().ctx(|| "waiting for runtime hooks".into())? {
-        Some((Msg::HooksDone, _)) => {}
+    let state_json = match chan.recv().ctx(|| "waiting for runtime hooks".into())? {
+        Some((Msg::HooksDone(state), _)) => state.into_bytes(),
         Some((Msg::Error(e), _)) => return Err(RuntimeError::Init(e)),
         _ => return Err(RuntimeError::Init("runtime went away during hooks".into())),
-    }
-    hooks::run_all(Kind::CreateContainer, spec.hooks().as_ref(), &ctx.state_json)?;
+    };
+    hooks::run_all(Kind::CreateContainer, spec.hooks().as_ref(), &state_json)?;
 
     if has_mnt {
         rootfs::enter(ctx.rootfs, ctx.no_pivot)?;
@@ -115,10 +113,19 @@ pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
         None => None,
     };
 
+    // Problems opening the fifo must surface now, while `create` still listens.
+    rustix::fs::accessat(
+        &ctx.state_dir,
+        crate::state::EXEC_FIFO,
+        rustix::fs::Access::WRITE_OK,
+        rustix::fs::AtFlags::empty(),
+    )
+    .map_err(std::io::Error::from)
+    .ctx(|| "checking access to the exec fifo".into())?;
     chan.send(&Msg::Ready).ctx(|| "reporting ready".into())?;
     wait_for_start(&ctx.state_dir)?;
     drop(ctx.state_dir);
-    hooks::run_all(Kind::StartContainer, spec.hooks().as_ref(), &ctx.state_json)?;
+    hooks::run_all(Kind::StartContainer, spec.hooks().as_ref(), &state_json)?;
     process::finalize_and_exec(proc_, &program, seccomp.as_ref(), ctx.preserve_fds)
 }
 

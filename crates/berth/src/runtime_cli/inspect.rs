@@ -24,9 +24,6 @@ pub struct SpecArgs {
     /// Directory to write config.json into.
     #[arg(short, long, default_value = ".", value_name = "DIR")]
     bundle: PathBuf,
-    /// Write a spec for an unprivileged caller (user namespace mapping the caller's ids).
-    #[arg(long)]
-    rootless: bool,
 }
 
 #[derive(clap::Args)]
@@ -76,8 +73,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-pub fn spec(a: SpecArgs) -> anyhow::Result<i32> {
-    berth_runtime::spec::write_spec(&a.bundle, a.rootless)?;
+/// `--rootless` is a global option (runc's), so `spec --rootless` arrives through it.
+pub fn spec(a: SpecArgs, g: &Globals) -> anyhow::Result<i32> {
+    berth_runtime::spec::write_spec(&a.bundle, g.rootless)?;
     Ok(0)
 }
 

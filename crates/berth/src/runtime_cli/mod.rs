@@ -42,7 +42,8 @@ pub struct RuntimeCli {
     /// Manage cgroups through systemd (needs a running systemd).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
-    /// Accepted for runc compatibility: berth decides rootless mode from the caller's uid.
+    /// With `spec`: write a spec for an unprivileged caller. Elsewhere accepted for runc
+    /// compatibility (berth decides rootless mode from the caller's uid).
     #[arg(long, global = true, value_name = "auto|true|false", num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
     /// Accepted for runc compatibility; checkpointing is not supported.
@@ -94,6 +95,7 @@ enum Verb {
 
 pub struct Globals {
     pub root: PathBuf,
+    pub rootless: bool,
 }
 
 pub fn main(bin: &str, args: Vec<OsString>) -> ExitCode {
@@ -112,6 +114,7 @@ pub fn main(bin: &str, args: Vec<OsString>) -> ExitCode {
         }
         let globals = Globals {
             root: cli.root.clone().unwrap_or_else(berth_runtime::default_root),
+            rootless: cli.rootless.as_deref() == Some("true"),
         };
         dispatch(cli.command, &globals)
     })();
@@ -126,7 +129,7 @@ pub fn main(bin: &str, args: Vec<OsString>) -> ExitCode {
 
 fn dispatch(verb: Verb, g: &Globals) -> anyhow::Result<i32> {
     match verb {
-        Verb::Spec(a) => inspect::spec(a),
+        Verb::Spec(a) => inspect::spec(a, g),
         Verb::Create(a) => lifecycle::create(a, g),
         Verb::Start(a) => lifecycle::start(a, g),
         Verb::Run(a) => lifecycle::run(a, g),
