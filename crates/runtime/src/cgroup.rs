@@ -106,7 +106,17 @@ pub fn effective_resources(spec: &Spec) -> Option<oci_spec::runtime::LinuxResour
     // mknod of any node is allowed (using it is what the rules below restrict).
     rules.push(rule(c, None, None, "m"));
     rules.push(rule(LinuxDeviceType::B, None, None, "m"));
-    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)] {
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+        (10, 200),
+    ] {
         rules.push(rule(c, Some(major), Some(minor), "rwm"));
     }
     rules.push(rule(c, Some(136), None, "rwm"));

@@ -67,7 +67,12 @@ impl Channel {
             fds = [fd];
             control.push(SendAncillaryMessage::ScmRights(&fds));
         }
-        sendmsg(&self.fd, &[IoSlice::new(&body)], &mut control, SendFlags::NOSIGNAL)?;
+        sendmsg(
+            &self.fd,
+            &[IoSlice::new(&body)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        )?;
         Ok(())
     }
 
@@ -125,6 +130,11 @@ pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>, name: &[u8]) -> io::Res
     let mut control = SendAncillaryBuffer::new(&mut space);
     let fds = [fd];
     control.push(SendAncillaryMessage::ScmRights(&fds));
-    sendmsg(sock, &[IoSlice::new(name)], &mut control, SendFlags::NOSIGNAL)?;
+    sendmsg(
+        sock,
+        &[IoSlice::new(name)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
     Ok(())
 }

@@ -55,7 +55,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
     let process = spec.process().as_ref();
     if let Some(p) = process {
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-            return Err(RuntimeError::Config("process.args must not be empty".into()));
+            return Err(RuntimeError::Config(
+                "process.args must not be empty".into(),
+            ));
         }
         if !p.cwd().is_absolute() {
             return Err(RuntimeError::Config(format!(
@@ -102,7 +104,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
         if maps && !has_userns {
             return Err(RuntimeError::Config(
-                "linux.uidMappings are set but there is no user namespace in linux.namespaces".into(),
+                "linux.uidMappings are set but there is no user namespace in linux.namespaces"
+                    .into(),
             ));
         }
         if l.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
@@ -148,7 +151,12 @@ fn rlimit_name(t: PosixRlimitType) -> String {
 }
 
 fn has_cap_sys_resource() -> bool {
-    caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_RESOURCE).unwrap_or(false)
+    caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_RESOURCE,
+    )
+    .unwrap_or(false)
 }
 
 /// A hard limit above the runtime's own can only be set with CAP_SYS_RESOURCE; hosts

@@ -86,10 +86,17 @@ pub fn bind_console(root: &Root, slave: BorrowedFd<'_>) -> Result<()> {
 
 /// Connects to the caller's `--console-socket` (before fork, in the runtime's view).
 pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
-    use rustix::net::{connect, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
-    let sock = socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
-        .map_err(std::io::Error::from)
-        .ctx(|| "creating a socket".into())?;
+    use rustix::net::{
+        connect, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType,
+    };
+    let sock = socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(std::io::Error::from)
+    .ctx(|| "creating a socket".into())?;
     let addr = SocketAddrUnix::new(path)
         .map_err(std::io::Error::from)
         .ctx(|| format!("console socket path {}", path.display()))?;
@@ -102,5 +109,6 @@ pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
 /// Sends the master to the console socket with SCM_RIGHTS (the message is the pty's
 /// name, which is what runc sends and what its consumers log).
 pub fn send_master(sock: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
-    crate::channel::send_fd(sock, master, b"/dev/ptmx").ctx(|| "sending the pty master to the console socket".into())
+    crate::channel::send_fd(sock, master, b"/dev/ptmx")
+        .ctx(|| "sending the pty master to the console socket".into())
 }

@@ -38,7 +38,8 @@ pub struct Created {
 
 pub fn create(opts: &CreateOptions) -> Result<Created> {
     state::validate_id(&opts.id)?;
-    let bundle = fs::canonicalize(&opts.bundle).ctx(|| format!("bundle {}", opts.bundle.display()))?;
+    let bundle =
+        fs::canonicalize(&opts.bundle).ctx(|| format!("bundle {}", opts.bundle.display()))?;
     let spec = config::load(&bundle)?;
     config::validate(&spec)?;
     let rootfs = config::rootfs(&bundle, &spec)?;
@@ -148,14 +149,22 @@ fn create_in(
         .as_deref()
         .map(crate::console::connect_socket)
         .transpose()?;
-    let state_dir = rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(std::io::Error::from)
-        .ctx(|| format!("opening {}", dir.display()))?;
+    let state_dir = rustix::fs::open(
+        dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(std::io::Error::from)
+    .ctx(|| format!("opening {}", dir.display()))?;
     let linux = spec.linux().as_ref();
     let req = Request {
         plan: namespaces::plan(&config::namespace_kinds(spec))?,
-        uid_maps: linux.and_then(|l| l.uid_mappings().clone()).unwrap_or_default(),
-        gid_maps: linux.and_then(|l| l.gid_mappings().clone()).unwrap_or_default(),
+        uid_maps: linux
+            .and_then(|l| l.uid_mappings().clone())
+            .unwrap_or_default(),
+        gid_maps: linux
+            .and_then(|l| l.gid_mappings().clone())
+            .unwrap_or_default(),
         time_offsets: time_offsets(spec),
         cgroup: Some(cg.as_ref()),
     };
@@ -169,7 +178,7 @@ fn create_in(
         rootfs: &rootfs,
         cgroups: view,
         console_socket,
-        state_dir: state_dir.into(),
+        state_dir,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
@@ -179,21 +188,38 @@ fn create_in(
     let state_json = hook_state(spawned.pid);
     let mut pty_master = None;
     loop {
-        match spawned.chan.recv().ctx(|| "reading from the container init".into())? {
+        match spawned
+            .chan
+            .recv()
+            .ctx(|| "reading from the container init".into())?
+        {
             Some((Msg::RuntimeHooks, _)) => {
                 let r = hooks::run_all(Kind::Prestart, spec.hooks().as_ref(), &state_json)
-                    .and_then(|()| hooks::run_all(Kind::CreateRuntime, spec.hooks().as_ref(), &state_json));
+                    .and_then(|()| {
+                        hooks::run_all(Kind::CreateRuntime, spec.hooks().as_ref(), &state_json)
+                    });
                 if let Err(e) = r {
                     spawned.chan.send_error(&e);
                     return Err(e);
                 }
-                spawned.chan.send(&Msg::HooksDone(String::from_utf8_lossy(&state_json).into_owned())).ctx(|| "signalling hooks done".into())?;
+                spawned
+                    .chan
+                    .send(&Msg::HooksDone(
+                        String::from_utf8_lossy(&state_json).into_owned(),
+                    ))
+                    .ctx(|| "signalling hooks done".into())?;
             }
             Some((Msg::PtyMaster, fd)) => pty_master = fd,
             Some((Msg::Ready, _)) => break,
             Some((Msg::Error(e), _)) => return Err(RuntimeError::Init(e)),
-            Some((other, _)) => return Err(RuntimeError::Init(format!("unexpected message {other:?}"))),
-            None => return Err(RuntimeError::Init("the container init exited during setup".into())),
+            Some((other, _)) => {
+                return Err(RuntimeError::Init(format!("unexpected message {other:?}")))
+            }
+            None => {
+                return Err(RuntimeError::Init(
+                    "the container init exited during setup".into(),
+                ))
+            }
         }
     }
     st.pid = spawned.pid;
@@ -202,7 +228,10 @@ fn create_in(
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, spawned.pid)?;
     }
-    Ok(Created { state: st, pty_master })
+    Ok(Created {
+        state: st,
+        pty_master,
+    })
 }
 
 fn time_offsets(spec: &Spec) -> Option<String> {

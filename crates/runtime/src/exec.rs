@@ -70,7 +70,9 @@ pub fn exec(opts: &ExecOptions) -> Result<Execd> {
     let spawned = spawn::spawn(req, move |chan| {
         crate::sys::set_dumpable(false).ctx(|| "making the exec process non-dumpable".into())?;
         if terminal {
-            let size = proc_.console_size().map(|b| (b.height() as u16, b.width() as u16));
+            let size = proc_
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16));
             let pty = console::open_here(size)?;
             match &console_socket {
                 Some(sock) => console::send_master(sock.as_fd(), pty.master.as_fd())?,
@@ -86,12 +88,19 @@ pub fn exec(opts: &ExecOptions) -> Result<Execd> {
         process::set_oom_score_adj(proc_)?;
         process::set_personality(personality.as_ref())?;
         let program = process::resolve_program(proc_)?;
-        let filter = seccomp_cfg.as_ref().map(crate::seccomp::build_filter).transpose()?;
+        let filter = seccomp_cfg
+            .as_ref()
+            .map(crate::seccomp::build_filter)
+            .transpose()?;
         process::finalize_and_exec(proc_, &program, filter.as_ref(), preserve)
     })?;
     let mut pty_master = None;
     loop {
-        match spawned.chan.recv().ctx(|| "reading from the exec process".into())? {
+        match spawned
+            .chan
+            .recv()
+            .ctx(|| "reading from the exec process".into())?
+        {
             Some((Msg::PtyMaster, fd)) => pty_master = fd,
             Some((Msg::Error(e), _)) => {
                 let _ = crate::sys::waitpid(spawned.pid, false);
@@ -117,7 +126,8 @@ pub fn exec(opts: &ExecOptions) -> Result<Execd> {
 pub fn load_process(path: &Path) -> Result<Process> {
     let data = if path == Path::new("-") {
         let mut s = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut s).ctx(|| "reading process from stdin".into())?;
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut s)
+            .ctx(|| "reading process from stdin".into())?;
         s
     } else {
         std::fs::read(path).ctx(|| format!("reading {}", path.display()))?

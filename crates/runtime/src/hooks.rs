@@ -57,7 +57,10 @@ pub fn run_all(kind: Kind, hooks: Option<&oci_spec::runtime::Hooks>, state: &[u8
 }
 
 fn output_file() -> std::io::Result<File> {
-    Ok(File::from(sys::memfd_create(c"berth-hook-output", libc::MFD_CLOEXEC)?))
+    Ok(File::from(sys::memfd_create(
+        c"berth-hook-output",
+        libc::MFD_CLOEXEC,
+    )?))
 }
 
 pub fn run(kind: Kind, hook: &Hook, state: &[u8]) -> Result<()> {
@@ -80,9 +83,13 @@ pub fn run(kind: Kind, hook: &Hook, state: &[u8]) -> Result<()> {
     }
     let err_out = out.try_clone().map_err(|e| fail(e.to_string()))?;
     cmd.stdin(Stdio::piped())
-        .stdout(Stdio::from(out.try_clone().map_err(|e| fail(e.to_string()))?))
+        .stdout(Stdio::from(
+            out.try_clone().map_err(|e| fail(e.to_string()))?,
+        ))
         .stderr(Stdio::from(err_out));
-    let mut child = cmd.spawn().map_err(|e| fail(format!("cannot start it: {e}")))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("cannot start it: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin must not fail the step: ignore EPIPE.
         let _ = stdin.write_all(state);

@@ -47,7 +47,9 @@ pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
             cgroups: ctx.cgroups.clone(),
         })?;
         if proc_.terminal() == Some(true) {
-            let size = proc_.console_size().map(|b| (b.height() as u16, b.width() as u16));
+            let size = proc_
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16));
             let p = console::open_in_root(&root, size)?;
             console::bind_console(&root, p.slave.as_fd())?;
             pty = Some(p);
@@ -76,7 +78,8 @@ pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
         sys::join_session_keyring().ctx(|| "creating a session keyring".into())?;
     }
 
-    chan.send(&Msg::RuntimeHooks).ctx(|| "asking for runtime hooks".into())?;
+    chan.send(&Msg::RuntimeHooks)
+        .ctx(|| "asking for runtime hooks".into())?;
     let state_json = match chan.recv().ctx(|| "waiting for runtime hooks".into())? {
         Some((Msg::HooksDone(state), _)) => state.into_bytes(),
         Some((Msg::Error(e), _)) => return Err(RuntimeError::Init(e)),
@@ -91,7 +94,9 @@ pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
         rustix::process::chroot(ctx.rootfs)
             .map_err(std::io::Error::from)
             .ctx(|| format!("chroot into {}", ctx.rootfs.display()))?;
-        rustix::process::chdir("/").map_err(std::io::Error::from).ctx(|| "chdir /".into())?;
+        rustix::process::chdir("/")
+            .map_err(std::io::Error::from)
+            .ctx(|| "chdir /".into())?;
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         sys::sethostname(h).ctx(|| format!("setting hostname {h:?}"))?;
@@ -158,7 +163,9 @@ fn write_sysctls(spec: &Spec) -> Result<()> {
     for key in keys {
         let rel = key.replace('.', "/");
         if rel.split('/').any(|c| c == ".." || c.is_empty()) {
-            return Err(RuntimeError::Config(format!("sysctl {key:?} is not a valid name")));
+            return Err(RuntimeError::Config(format!(
+                "sysctl {key:?} is not a valid name"
+            )));
         }
         let path = Path::new("/proc/sys").join(&rel);
         std::fs::write(&path, &sysctl[&key]).map_err(|e| {

@@ -40,7 +40,12 @@ impl Container {
         })
     }
 
-    fn wrong_state(&self, status: Status, action: &'static str, needed: &'static str) -> RuntimeError {
+    fn wrong_state(
+        &self,
+        status: Status,
+        action: &'static str,
+        needed: &'static str,
+    ) -> RuntimeError {
         RuntimeError::WrongState {
             id: self.state.id.clone(),
             status: status.to_string(),
@@ -69,9 +74,13 @@ impl Container {
         }
         let dir = self.state.dir(&self.root);
         let fifo_path = dir.join(state::EXEC_FIFO);
-        let fifo = rustix::fs::open(&fifo_path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
-            .map_err(std::io::Error::from)
-            .ctx(|| format!("opening {}", fifo_path.display()))?;
+        let fifo = rustix::fs::open(
+            &fifo_path,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(std::io::Error::from)
+        .ctx(|| format!("opening {}", fifo_path.display()))?;
         loop {
             let mut fds = [PollFd::new(&fifo, PollFlags::IN)];
             let timeout = rustix::event::Timespec {
@@ -80,7 +89,9 @@ impl Container {
             };
             match poll(&mut fds, Some(&timeout)) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(std::io::Error::from(e)).ctx(|| "waiting on the exec fifo".into()),
+                Err(e) => {
+                    return Err(std::io::Error::from(e)).ctx(|| "waiting on the exec fifo".into())
+                }
             }
             let ready = fds[0].revents();
             if ready.contains(PollFlags::IN) {
@@ -88,7 +99,9 @@ impl Container {
                 match rustix::io::read(fifo.as_fd(), &mut b) {
                     Ok(1) => break,
                     Ok(_) | Err(rustix::io::Errno::AGAIN) => {}
-                    Err(e) => return Err(std::io::Error::from(e)).ctx(|| "reading the exec fifo".into()),
+                    Err(e) => {
+                        return Err(std::io::Error::from(e)).ctx(|| "reading the exec fifo".into())
+                    }
                 }
             }
             if !self.state.init_alive() {
@@ -100,7 +113,11 @@ impl Container {
         }
         let _ = fs::remove_file(&fifo_path);
         // A poststart hook failure is reported but does not undo the start (spec).
-        if let Err(e) = hooks::run_all(Kind::Poststart, self.state.config.hooks().as_ref(), &self.hook_state(Status::Running)) {
+        if let Err(e) = hooks::run_all(
+            Kind::Poststart,
+            self.state.config.hooks().as_ref(),
+            &self.hook_state(Status::Running),
+        ) {
             eprintln!("berth-runtime: warning: {e}");
         }
         Ok(())
@@ -149,7 +166,11 @@ impl Container {
             cgroup::kill_all(self.cgroup.as_ref(), libc::SIGKILL);
         }
         let _ = self.cgroup.destroy();
-        if let Err(e) = hooks::run_all(Kind::Poststop, self.state.config.hooks().as_ref(), &self.hook_state(Status::Stopped)) {
+        if let Err(e) = hooks::run_all(
+            Kind::Poststop,
+            self.state.config.hooks().as_ref(),
+            &self.hook_state(Status::Stopped),
+        ) {
             eprintln!("berth-runtime: warning: {e}");
         }
         let dir = self.state.dir(&self.root);
@@ -197,13 +218,13 @@ impl Container {
 
 fn merge_resources(mut base: LinuxResources, new: &LinuxResources) -> LinuxResources {
     if new.memory().is_some() {
-        base.set_memory(new.memory().clone());
+        base.set_memory(*new.memory());
     }
     if new.cpu().is_some() {
         base.set_cpu(new.cpu().clone());
     }
     if new.pids().is_some() {
-        base.set_pids(new.pids().clone());
+        base.set_pids(*new.pids());
     }
     if new.block_io().is_some() {
         base.set_block_io(new.block_io().clone());
@@ -235,10 +256,16 @@ pub struct ListEntry {
 pub fn list(root: &Path) -> Result<Vec<ListEntry>> {
     let mut out = Vec::new();
     for id in state::list_ids(root)? {
-        let Ok(c) = Container::load(root, &id) else { continue };
+        let Ok(c) = Container::load(root, &id) else {
+            continue;
+        };
         let status = c.status();
         out.push(ListEntry {
-            pid: if status == Status::Stopped { 0 } else { c.state.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                c.state.pid
+            },
             status,
             bundle: c.state.bundle.clone(),
             created: c.state.created.clone(),

@@ -72,8 +72,13 @@ pub fn plan(namespaces: &[(LinuxNamespaceType, Option<std::path::PathBuf>)]) -> 
             p.needs_fork = true;
         }
     }
-    p.join
-        .sort_by_key(|j| if j.kind == LinuxNamespaceType::User { 0 } else { 1 });
+    p.join.sort_by_key(|j| {
+        if j.kind == LinuxNamespaceType::User {
+            0
+        } else {
+            1
+        }
+    });
     Ok(p)
 }
 

@@ -11,7 +11,8 @@ pub fn run(opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
         let spec = crate::config::load(&opts.bundle)?;
         if spec.process().as_ref().and_then(|p| p.terminal()) == Some(true) {
             return Err(RuntimeError::Usage(
-                "cannot allocate a terminal for a detached container without --console-socket".into(),
+                "cannot allocate a terminal for a detached container without --console-socket"
+                    .into(),
             ));
         }
     }

@@ -14,7 +14,8 @@ fn is_sealed_copy() -> bool {
     let Ok(f) = std::fs::File::open("/proc/self/exe") else {
         return false;
     };
-    const WANT: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK;
+    const WANT: libc::c_int =
+        libc::F_SEAL_SEAL | libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK;
     sys::get_seals(f.as_fd()).is_ok_and(|s| s & WANT == WANT)
 }
 
@@ -24,10 +25,17 @@ pub fn ensure_sealed() -> Result<()> {
         return Ok(());
     }
     let exe = std::fs::File::open("/proc/self/exe").ctx(|| "opening /proc/self/exe".into())?;
-    let len = exe.metadata().ctx(|| "reading the runtime binary's size".into())?.len();
-    let memfd = sys::memfd_create(c"berth-runtime", libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
-        .ctx(|| "creating a sealed copy of the runtime".into())?;
-    sys::sendfile_all(memfd.as_fd(), exe.as_fd(), len).ctx(|| "copying the runtime binary".into())?;
+    let len = exe
+        .metadata()
+        .ctx(|| "reading the runtime binary's size".into())?
+        .len();
+    let memfd = sys::memfd_create(
+        c"berth-runtime",
+        libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+    )
+    .ctx(|| "creating a sealed copy of the runtime".into())?;
+    sys::sendfile_all(memfd.as_fd(), exe.as_fd(), len)
+        .ctx(|| "copying the runtime binary".into())?;
     sys::add_seals(
         memfd.as_fd(),
         libc::F_SEAL_SEAL | libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK,

@@ -49,7 +49,10 @@ pub fn parse(s: &str) -> Result<libc::c_int> {
     if let Some(&(_, n)) = SIGNALS.iter().find(|(k, _)| *k == name) {
         return Ok(n);
     }
-    if let Some(off) = name.strip_prefix("RTMIN+").and_then(|o| o.parse::<i32>().ok()) {
+    if let Some(off) = name
+        .strip_prefix("RTMIN+")
+        .and_then(|o| o.parse::<i32>().ok())
+    {
         return Ok(libc::SIGRTMIN() + off);
     }
     Err(RuntimeError::Usage(format!(

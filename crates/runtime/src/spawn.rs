@@ -67,20 +67,28 @@ fn drive(req: &Request<'_>, chan: &Channel, child: i32) -> Result<i32> {
     if let Some(cg) = req.cgroup {
         cg.add_task(child)?;
     }
-    chan.send(&Msg::Go).ctx(|| "signalling the intermediate process".into())?;
+    chan.send(&Msg::Go)
+        .ctx(|| "signalling the intermediate process".into())?;
     loop {
-        match chan.recv().ctx(|| "reading from the intermediate process".into())? {
+        match chan
+            .recv()
+            .ctx(|| "reading from the intermediate process".into())?
+        {
             Some((Msg::MapRequest(pid), _)) => {
                 crate::idmap::write(pid, &req.uid_maps, &req.gid_maps)?;
-                chan.send(&Msg::MapsDone).ctx(|| "signalling maps done".into())?;
+                chan.send(&Msg::MapsDone)
+                    .ctx(|| "signalling maps done".into())?;
             }
             Some((Msg::Pid(pid), _)) => {
-                chan.send(&Msg::Continue).ctx(|| "releasing the container process".into())?;
+                chan.send(&Msg::Continue)
+                    .ctx(|| "releasing the container process".into())?;
                 return Ok(pid);
             }
             Some((Msg::Error(e), _)) => return Err(RuntimeError::Init(e)),
             Some((other, _)) => {
-                return Err(RuntimeError::Init(format!("unexpected message {other:?} during spawn")))
+                return Err(RuntimeError::Init(format!(
+                    "unexpected message {other:?} during spawn"
+                )))
             }
             None => {
                 return Err(RuntimeError::Init(
@@ -95,7 +103,9 @@ fn expect(chan: &Channel, want: &str) -> Result<()> {
     match chan.recv().ctx(|| format!("waiting for {want}"))? {
         Some((m, _)) if format!("{m:?}") == want => Ok(()),
         Some((m, _)) => Err(RuntimeError::Init(format!("expected {want}, got {m:?}"))),
-        None => Err(RuntimeError::Init(format!("runtime went away while waiting for {want}"))),
+        None => Err(RuntimeError::Init(format!(
+            "runtime went away while waiting for {want}"
+        ))),
     }
 }
 
@@ -150,7 +160,8 @@ where
             sys::exit_now(code)
         }
         Forked::Parent(pid) => {
-            chan.send(&Msg::Pid(pid)).ctx(|| "reporting the container pid".into())?;
+            chan.send(&Msg::Pid(pid))
+                .ctx(|| "reporting the container pid".into())?;
             Ok(())
         }
     }

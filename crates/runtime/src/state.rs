@@ -129,9 +129,12 @@ impl StateFile {
         let dir = self.dir(root);
         let tmp = dir.join(".state.json.tmp");
         let path = dir.join(STATE_FILE);
-        let data = serde_json::to_vec(self).map_err(std::io::Error::other).ctx(|| "encoding state".into())?;
+        let data = serde_json::to_vec(self)
+            .map_err(std::io::Error::other)
+            .ctx(|| "encoding state".into())?;
         let mut f = fs::File::create(&tmp).ctx(|| format!("writing {}", tmp.display()))?;
-        f.write_all(&data).ctx(|| format!("writing {}", tmp.display()))?;
+        f.write_all(&data)
+            .ctx(|| format!("writing {}", tmp.display()))?;
         drop(f);
         fs::rename(&tmp, &path).ctx(|| format!("renaming {} into place", tmp.display()))
     }
@@ -166,7 +169,11 @@ impl StateFile {
         StateOutput {
             oci_version: crate::OCI_VERSION,
             id: &self.id,
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status,
             bundle: &self.bundle,
             rootfs: &self.rootfs,

@@ -80,13 +80,10 @@ pub fn wait_foreground(pid: i32, pty_master: Option<OwnedFd>) -> Result<i32> {
     let set = sys::sigset(FORWARDED);
     sys::sigprocmask(libc::SIG_BLOCK, &set).ctx(|| "blocking signals".into())?;
     let sigfd = sys::signalfd(&set).ctx(|| "creating a signalfd".into())?;
-    let _raw = pty_master
-        .as_ref()
-        .filter(|_| sys::isatty(0))
-        .map(|m| {
-            copy_winsize(m.as_fd());
-            RawMode::enter()
-        });
+    let _raw = pty_master.as_ref().filter(|_| sys::isatty(0)).map(|m| {
+        copy_winsize(m.as_fd());
+        RawMode::enter()
+    });
     let stdin = rustix::stdio::stdin();
     let stdout = rustix::stdio::stdout();
     let mut stdin_open = pty_master.is_some();
@@ -107,7 +104,10 @@ pub fn wait_foreground(pid: i32, pty_master: Option<OwnedFd>) -> Result<i32> {
             }
         }
         // Once the process is gone, drain the pty without blocking forever.
-        let timeout = exit.map(|_| rustix::event::Timespec { tv_sec: 0, tv_nsec: 50_000_000 });
+        let timeout = exit.map(|_| rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000_000,
+        });
         match poll(&mut fds, timeout.as_ref()) {
             Ok(0) => break,
             Ok(_) | Err(rustix::io::Errno::INTR) => {}

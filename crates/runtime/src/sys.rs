@@ -205,8 +205,16 @@ pub fn setgroups(gids: &[u32]) -> io::Result<()> {
 
 fn prctl(option: libc::c_int, arg: libc::c_ulong) -> io::Result<()> {
     // SAFETY: the options used through this helper take integer arguments only.
-    check(unsafe { libc::prctl(option, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
-        .map(drop)
+    check(unsafe {
+        libc::prctl(
+            option,
+            arg,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })
+    .map(drop)
 }
 
 pub fn set_keepcaps(on: bool) -> io::Result<()> {
@@ -234,7 +242,14 @@ pub fn getrlimit(resource: libc::c_int) -> io::Result<(u64, u64)> {
         rlim_max: 0,
     };
     // SAFETY: lim is a valid, writable rlimit.
-    check(unsafe { libc::prlimit(0, resource as libc::__rlimit_resource_t, std::ptr::null(), &mut lim) })?;
+    check(unsafe {
+        libc::prlimit(
+            0,
+            resource as libc::__rlimit_resource_t,
+            std::ptr::null(),
+            &mut lim,
+        )
+    })?;
     Ok((lim.rlim_cur, lim.rlim_max))
 }
 
@@ -294,10 +309,8 @@ pub fn dup2(old: BorrowedFd<'_>, new: RawFd) -> io::Result<()> {
 /// (state dir, cgroup dirs, sockets) leaks into the container (CVE-2024-21626).
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     // SAFETY: close_range with CLOEXEC only sets flags on descriptors.
-    check(unsafe {
-        libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int)
-    })
-    .map(drop)
+    check(unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) })
+        .map(drop)
 }
 
 pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
@@ -355,7 +368,12 @@ pub fn sendfile_all(out: BorrowedFd<'_>, input: BorrowedFd<'_>, len: u64) -> io:
         let chunk = left.min(1 << 30) as usize;
         // SAFETY: both fds are valid; a null offset uses and advances the file position.
         let n = unsafe {
-            libc::sendfile(out.as_raw_fd(), input.as_raw_fd(), std::ptr::null_mut(), chunk)
+            libc::sendfile(
+                out.as_raw_fd(),
+                input.as_raw_fd(),
+                std::ptr::null_mut(),
+                chunk,
+            )
         };
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -460,7 +478,13 @@ pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
     let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::signalfd_siginfo>();
     // SAFETY: info is a writable buffer of exactly `size` bytes.
-    let n = unsafe { libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            (&mut info as *mut libc::signalfd_siginfo).cast(),
+            size,
+        )
+    };
     if n as usize != size {
         return Err(io::Error::last_os_error());
     }
@@ -484,7 +508,8 @@ pub fn set_winsize(fd: BorrowedFd<'_>, ws: &libc::winsize) -> io::Result<()> {
 /// do for a new network namespace.
 pub fn loopback_up() -> io::Result<()> {
     // SAFETY: creating a socket has no memory-safety preconditions.
-    let sock = check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    let sock =
+        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: the socket was just created and is owned here.
     let sock = unsafe { OwnedFd::from_raw_fd(sock) };
     // SAFETY: ifreq is plain data.
@@ -547,7 +572,10 @@ pub fn join_session_keyring() -> io::Result<()> {
     };
     if r == -1 {
         let e = io::Error::last_os_error();
-        if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EACCES | libc::EPERM | libc::EDQUOT)) {
+        if matches!(
+            e.raw_os_error(),
+            Some(libc::ENOSYS | libc::EACCES | libc::EPERM | libc::EDQUOT)
+        ) {
             return Ok(());
         }
         return Err(e);

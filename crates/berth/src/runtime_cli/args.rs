@@ -5,12 +5,50 @@
 use std::ffi::OsString;
 
 const LONG: &[&str] = &[
-    "root", "log", "log-format", "debug", "systemd-cgroup", "rootless", "criu", "bundle",
-    "console-socket", "pid-file", "no-pivot", "no-new-keyring", "preserve-fds", "detach", "keep",
-    "force", "all", "format", "process", "cwd", "env", "tty", "user", "cap", "no-new-privs",
-    "additional-gids", "resources", "stats", "interval", "quiet", "memory", "memory-swap",
-    "memory-reservation", "cpu-shares", "cpu-quota", "cpu-period", "cpuset-cpus", "cpuset-mems",
-    "pids-limit", "blkio-weight", "no-subreaper", "process-label", "apparmor", "ignore-paused",
+    "root",
+    "log",
+    "log-format",
+    "debug",
+    "systemd-cgroup",
+    "rootless",
+    "criu",
+    "bundle",
+    "console-socket",
+    "pid-file",
+    "no-pivot",
+    "no-new-keyring",
+    "preserve-fds",
+    "detach",
+    "keep",
+    "force",
+    "all",
+    "format",
+    "process",
+    "cwd",
+    "env",
+    "tty",
+    "user",
+    "cap",
+    "no-new-privs",
+    "additional-gids",
+    "resources",
+    "stats",
+    "interval",
+    "quiet",
+    "memory",
+    "memory-swap",
+    "memory-reservation",
+    "cpu-shares",
+    "cpu-quota",
+    "cpu-period",
+    "cpuset-cpus",
+    "cpuset-mems",
+    "pids-limit",
+    "blkio-weight",
+    "no-subreaper",
+    "process-label",
+    "apparmor",
+    "ignore-paused",
 ];
 
 pub fn normalize(args: Vec<OsString>) -> Vec<OsString> {
@@ -47,12 +85,43 @@ fn takes_value(prev: &OsString) -> bool {
     }
     matches!(
         s.trim_start_matches('-'),
-        "root" | "log" | "log-format" | "criu" | "bundle" | "b" | "console-socket" | "pid-file"
-            | "preserve-fds" | "format" | "f" | "process" | "p" | "cwd" | "env" | "e" | "user"
-            | "u" | "cap" | "c" | "additional-gids" | "g" | "resources" | "r" | "interval"
-            | "memory" | "memory-swap" | "memory-reservation" | "cpu-shares" | "cpu-quota"
-            | "cpu-period" | "cpuset-cpus" | "cpuset-mems" | "pids-limit" | "blkio-weight"
-            | "process-label" | "apparmor"
+        "root"
+            | "log"
+            | "log-format"
+            | "criu"
+            | "bundle"
+            | "b"
+            | "console-socket"
+            | "pid-file"
+            | "preserve-fds"
+            | "format"
+            | "f"
+            | "process"
+            | "p"
+            | "cwd"
+            | "env"
+            | "e"
+            | "user"
+            | "u"
+            | "cap"
+            | "c"
+            | "additional-gids"
+            | "g"
+            | "resources"
+            | "r"
+            | "interval"
+            | "memory"
+            | "memory-swap"
+            | "memory-reservation"
+            | "cpu-shares"
+            | "cpu-quota"
+            | "cpu-period"
+            | "cpuset-cpus"
+            | "cpuset-mems"
+            | "pids-limit"
+            | "blkio-weight"
+            | "process-label"
+            | "apparmor"
     )
 }
 
@@ -69,12 +138,18 @@ mod tests {
 
     #[test]
     fn single_dash_long_options_become_double() {
-        assert_eq!(n(&["-root", "/r", "create", "-bundle", "b", "id"]), ["--root", "/r", "create", "--bundle", "b", "id"]);
+        assert_eq!(
+            n(&["-root", "/r", "create", "-bundle", "b", "id"]),
+            ["--root", "/r", "create", "--bundle", "b", "id"]
+        );
     }
 
     #[test]
     fn exec_command_arguments_are_left_alone() {
-        assert_eq!(n(&["exec", "-cwd", "/", "id", "ls", "-all"]), ["exec", "--cwd", "/", "id", "ls", "-all"]);
+        assert_eq!(
+            n(&["exec", "-cwd", "/", "id", "ls", "-all"]),
+            ["exec", "--cwd", "/", "id", "ls", "-all"]
+        );
     }
 
     #[test]

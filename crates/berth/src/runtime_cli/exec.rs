@@ -79,13 +79,18 @@ fn build_process(a: &ExecArgs, base: &Process) -> anyhow::Result<Process> {
     if let Some(u) = &a.user {
         let (uid, gid) = match u.split_once(':') {
             Some((u, g)) => (u.parse()?, g.parse()?),
-            None => (u.parse().with_context(|| format!("--user {u:?}: expected UID[:GID]"))?, 0),
+            None => (
+                u.parse()
+                    .with_context(|| format!("--user {u:?}: expected UID[:GID]"))?,
+                0,
+            ),
         };
         p.user_mut().set_uid(uid);
         p.user_mut().set_gid(gid);
     }
     if !a.additional_gids.is_empty() {
-        p.user_mut().set_additional_gids(Some(a.additional_gids.clone()));
+        p.user_mut()
+            .set_additional_gids(Some(a.additional_gids.clone()));
     }
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
@@ -103,7 +108,11 @@ fn build_process(a: &ExecArgs, base: &Process) -> anyhow::Result<Process> {
                 set.insert(c);
                 Some(set)
             };
-            let (b, e, pm) = (add(caps.bounding()), add(caps.effective()), add(caps.permitted()));
+            let (b, e, pm) = (
+                add(caps.bounding()),
+                add(caps.effective()),
+                add(caps.permitted()),
+            );
             caps.set_bounding(b);
             caps.set_effective(e);
             caps.set_permitted(pm);
@@ -137,5 +146,8 @@ pub fn exec(a: ExecArgs, g: &Globals) -> anyhow::Result<i32> {
     if a.detach {
         return Ok(0);
     }
-    Ok(berth_runtime::supervise::wait_foreground(done.pid, done.pty_master)?)
+    Ok(berth_runtime::supervise::wait_foreground(
+        done.pid,
+        done.pty_master,
+    )?)
 }

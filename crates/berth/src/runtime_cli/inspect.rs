@@ -61,8 +61,13 @@ pub struct EventsArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}: use e.g. 5s, 500ms, 1m"))?;
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: use e.g. 5s, 500ms, 1m"))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,
@@ -80,7 +85,10 @@ pub fn spec(a: SpecArgs, g: &Globals) -> anyhow::Result<i32> {
 }
 
 pub fn features() -> anyhow::Result<i32> {
-    println!("{}", serde_json::to_string_pretty(&berth_runtime::features::features())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&berth_runtime::features::features())?
+    );
     Ok(0)
 }
 
@@ -91,10 +99,21 @@ pub fn ps(a: PsArgs, g: &Globals) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
     }
-    let args = if a.ps_args.is_empty() { vec!["-ef".to_string()] } else { a.ps_args.clone() };
-    let out = Command::new("ps").args(&args).output().context("running ps")?;
+    let args = if a.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        a.ps_args.clone()
+    };
+    let out = Command::new("ps")
+        .args(&args)
+        .output()
+        .context("running ps")?;
     if !out.status.success() {
-        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
@@ -106,7 +125,10 @@ pub fn ps(a: PsArgs, g: &Globals) -> anyhow::Result<i32> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{header}")?;
     for line in lines {
-        let pid: Option<i32> = line.split_whitespace().nth(col).and_then(|p| p.parse().ok());
+        let pid: Option<i32> = line
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
             writeln!(stdout, "{line}")?;
         }

@@ -102,7 +102,11 @@ pub fn start(a: IdArg, g: &Globals) -> anyhow::Result<i32> {
 
 pub fn run(a: RunArgs, g: &Globals) -> anyhow::Result<i32> {
     berth_runtime::sealed::ensure_sealed()?;
-    Ok(berth_runtime::run::run(&a.create.options(g), a.detach, a.keep)?)
+    Ok(berth_runtime::run::run(
+        &a.create.options(g),
+        a.detach,
+        a.keep,
+    )?)
 }
 
 pub fn state(a: IdArg, g: &Globals) -> anyhow::Result<i32> {
@@ -118,7 +122,9 @@ pub fn kill(a: KillArgs, g: &Globals) -> anyhow::Result<i32> {
 
 pub fn delete(a: DeleteArgs, g: &Globals) -> anyhow::Result<i32> {
     match Container::load(&g.root, &a.id) {
-        Ok(c) => c.delete(a.force).with_context(|| format!("deleting container \"{}\"", a.id))?,
+        Ok(c) => c
+            .delete(a.force)
+            .with_context(|| format!("deleting container \"{}\"", a.id))?,
         Err(berth_runtime::RuntimeError::NotFound(_)) if a.force => {}
         Err(e) => return Err(e.into()),
     }

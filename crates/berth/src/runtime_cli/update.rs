@@ -59,9 +59,12 @@ pub fn update(a: UpdateArgs, g: &Globals) -> anyhow::Result<i32> {
         Some(p) => {
             let mut data = String::new();
             if p.as_os_str() == "-" {
-                std::io::stdin().read_to_string(&mut data).context("reading resources from stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut data)
+                    .context("reading resources from stdin")?;
             } else {
-                data = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                data = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
             }
             serde_json::from_str(&data).context("parsing the resources JSON")?
         }

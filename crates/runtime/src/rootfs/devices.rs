@@ -18,12 +18,36 @@ struct Node {
 }
 
 const DEFAULT_NODES: &[Node] = &[
-    Node { path: "/dev/null", major: 1, minor: 3 },
-    Node { path: "/dev/zero", major: 1, minor: 5 },
-    Node { path: "/dev/full", major: 1, minor: 7 },
-    Node { path: "/dev/random", major: 1, minor: 8 },
-    Node { path: "/dev/urandom", major: 1, minor: 9 },
-    Node { path: "/dev/tty", major: 5, minor: 0 },
+    Node {
+        path: "/dev/null",
+        major: 1,
+        minor: 3,
+    },
+    Node {
+        path: "/dev/zero",
+        major: 1,
+        minor: 5,
+    },
+    Node {
+        path: "/dev/full",
+        major: 1,
+        minor: 7,
+    },
+    Node {
+        path: "/dev/random",
+        major: 1,
+        minor: 8,
+    },
+    Node {
+        path: "/dev/urandom",
+        major: 1,
+        minor: 9,
+    },
+    Node {
+        path: "/dev/tty",
+        major: 5,
+        minor: 0,
+    },
 ];
 
 const SYMLINKS: &[(&str, &str)] = &[
@@ -40,7 +64,16 @@ pub fn create_defaults(root: &Root, in_userns: bool, extra: &[LinuxDevice]) -> R
         if extra.iter().any(|d| d.path() == Path::new(n.path)) {
             continue;
         }
-        make_node(root, Path::new(n.path), NodeKind::Char, 0o666, n.major, n.minor, in_userns, None)?;
+        make_node(
+            root,
+            Path::new(n.path),
+            NodeKind::Char,
+            0o666,
+            n.major,
+            n.minor,
+            in_userns,
+            None,
+        )?;
     }
     for (target, link) in SYMLINKS {
         root.symlink(Path::new(target), Path::new(link))?;
@@ -72,7 +105,16 @@ pub fn create_configured(root: &Root, in_userns: bool, devices: &[LinuxDevice]) 
         }
         let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
         let owner = Some((d.uid().unwrap_or(0), d.gid().unwrap_or(0)));
-        make_node(root, d.path(), kind, mode, d.major() as u32, d.minor() as u32, in_userns, owner)?;
+        make_node(
+            root,
+            d.path(),
+            kind,
+            mode,
+            d.major() as u32,
+            d.minor() as u32,
+            in_userns,
+            owner,
+        )?;
     }
     Ok(())
 }
@@ -109,8 +151,20 @@ fn make_node(
     // Bind the host's node: the only way to get a device in a user namespace.
     let host = path;
     let target = root.create_file(path, 0o000)?;
-    sys::mount(Some(host), &proc_fd_path(target.as_fd()), None, libc::MS_BIND, None)
-        .ctx(|| format!("binding host device {} on {}", host.display(), path.display()))
+    sys::mount(
+        Some(host),
+        &proc_fd_path(target.as_fd()),
+        None,
+        libc::MS_BIND,
+        None,
+    )
+    .ctx(|| {
+        format!(
+            "binding host device {} on {}",
+            host.display(),
+            path.display()
+        )
+    })
 }
 
 fn is_eperm(e: &berth_safepath::SafePathError) -> bool {

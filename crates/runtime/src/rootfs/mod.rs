@@ -48,9 +48,16 @@ pub fn prepare(s: &Setup<'_>) -> Result<Root> {
         Some(p) if p & (libc::MS_PRIVATE | libc::MS_SLAVE) != 0 => p | libc::MS_REC,
         _ => libc::MS_SLAVE | libc::MS_REC,
     };
-    sys::mount(None, Path::new("/"), None, initial, None).ctx(|| "setting propagation of /".into())?;
-    sys::mount(Some(s.rootfs), s.rootfs, None, libc::MS_BIND | libc::MS_REC, None)
-        .ctx(|| format!("bind-mounting the rootfs {} on itself", s.rootfs.display()))?;
+    sys::mount(None, Path::new("/"), None, initial, None)
+        .ctx(|| "setting propagation of /".into())?;
+    sys::mount(
+        Some(s.rootfs),
+        s.rootfs,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .ctx(|| format!("bind-mounting the rootfs {} on itself", s.rootfs.display()))?;
     let root = Root::open(s.rootfs)?;
     let ctx = mounts::MountCtx {
         root: &root,
@@ -63,7 +70,9 @@ pub fn prepare(s: &Setup<'_>) -> Result<Root> {
     let dev_is_bound = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev")
             && (m.typ().as_deref() == Some("bind")
-                || m.options().as_ref().is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind")))
+                || m.options()
+                    .as_ref()
+                    .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind")))
     });
     let devices = s
         .spec
@@ -83,36 +92,69 @@ pub fn prepare(s: &Setup<'_>) -> Result<Root> {
 /// over / and chroots instead (for ramfs roots where pivot_root is impossible).
 pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     if no_pivot {
-        rustix::process::chdir(rootfs).map_err(std::io::Error::from).ctx(|| format!("chdir {}", rootfs.display()))?;
+        rustix::process::chdir(rootfs)
+            .map_err(std::io::Error::from)
+            .ctx(|| format!("chdir {}", rootfs.display()))?;
         sys::mount(Some(rootfs), Path::new("/"), None, libc::MS_MOVE, None)
             .ctx(|| "moving the rootfs over /".into())?;
-        rustix::process::chroot(".").map_err(std::io::Error::from).ctx(|| "chroot into the rootfs".into())?;
-        return rustix::process::chdir("/").map_err(std::io::Error::from).ctx(|| "chdir /".into());
+        rustix::process::chroot(".")
+            .map_err(std::io::Error::from)
+            .ctx(|| "chroot into the rootfs".into())?;
+        return rustix::process::chdir("/")
+            .map_err(std::io::Error::from)
+            .ctx(|| "chdir /".into());
     }
-    let old = rustix::fs::open("/", rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+    let old = rustix::fs::open(
+        "/",
+        rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(std::io::Error::from)
+    .ctx(|| "opening /".into())?;
+    let new = rustix::fs::open(
+        rootfs,
+        rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(std::io::Error::from)
+    .ctx(|| format!("opening {}", rootfs.display()))?;
+    rustix::process::fchdir(new.as_fd())
         .map_err(std::io::Error::from)
-        .ctx(|| "opening /".into())?;
-    let new = rustix::fs::open(rootfs, rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-        .map_err(std::io::Error::from)
-        .ctx(|| format!("opening {}", rootfs.display()))?;
-    rustix::process::fchdir(new.as_fd()).map_err(std::io::Error::from).ctx(|| "entering the rootfs".into())?;
+        .ctx(|| "entering the rootfs".into())?;
     // pivot_root(".", ".") stacks the old root on top of the new one; no directory for
     // it has to exist in the rootfs.
-    sys::pivot_root(Path::new("."), Path::new(".")).ctx(|| format!("pivot_root into {}", rootfs.display()))?;
-    rustix::process::fchdir(old.as_fd()).map_err(std::io::Error::from).ctx(|| "entering the old root".into())?;
-    sys::mount(None, Path::new("."), None, libc::MS_SLAVE | libc::MS_REC, None)
-        .ctx(|| "making the old root a slave".into())?;
+    sys::pivot_root(Path::new("."), Path::new("."))
+        .ctx(|| format!("pivot_root into {}", rootfs.display()))?;
+    rustix::process::fchdir(old.as_fd())
+        .map_err(std::io::Error::from)
+        .ctx(|| "entering the old root".into())?;
+    sys::mount(
+        None,
+        Path::new("."),
+        None,
+        libc::MS_SLAVE | libc::MS_REC,
+        None,
+    )
+    .ctx(|| "making the old root a slave".into())?;
     sys::umount2(Path::new("."), libc::MNT_DETACH).ctx(|| "detaching the old root".into())?;
-    rustix::process::chdir("/").map_err(std::io::Error::from).ctx(|| "chdir /".into())
+    rustix::process::chdir("/")
+        .map_err(std::io::Error::from)
+        .ctx(|| "chdir /".into())
 }
 
 /// Steps taken from inside the new root.
 pub fn finish(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    for p in linux.and_then(|l| l.readonly_paths().clone()).unwrap_or_default() {
+    for p in linux
+        .and_then(|l| l.readonly_paths().clone())
+        .unwrap_or_default()
+    {
         readonly_path(Path::new(&p))?;
     }
-    for p in linux.and_then(|l| l.masked_paths().clone()).unwrap_or_default() {
+    for p in linux
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default()
+    {
         mask_path(Path::new(&p))?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
@@ -142,7 +184,13 @@ fn mask_path(p: &Path) -> Result<()> {
         Err(e) => return Err(e).ctx(|| format!("masking {}", p.display())),
     };
     if meta.is_dir() {
-        sys::mount(Some(Path::new("tmpfs")), p, Some("tmpfs"), libc::MS_RDONLY, Some("size=0k"))
+        sys::mount(
+            Some(Path::new("tmpfs")),
+            p,
+            Some("tmpfs"),
+            libc::MS_RDONLY,
+            Some("size=0k"),
+        )
     } else {
         sys::mount(Some(Path::new("/dev/null")), p, None, libc::MS_BIND, None)
     }

@@ -44,7 +44,13 @@ pub fn mount_one(ctx: &MountCtx<'_>, m: &Mount) -> Result<()> {
         )));
     }
     let typ = m.typ().as_deref().unwrap_or("");
-    let what = || format!("mounting {} ({})", dest.display(), if typ.is_empty() { "bind" } else { typ });
+    let what = || {
+        format!(
+            "mounting {} ({})",
+            dest.display(),
+            if typ.is_empty() { "bind" } else { typ }
+        )
+    };
     if opts.bind || typ == "bind" {
         return bind(ctx.root, m, &opts).map_err(|e| annotate(e, &what()));
     }
@@ -65,11 +71,12 @@ pub fn mount_one(ctx: &MountCtx<'_>, m: &Mount) -> Result<()> {
         Ok(()) => {}
         // sysfs and mqueue refuse a fresh instance in a user namespace that does not own
         // the network/ipc namespace; the host's instance, bound in, is what runc uses too.
-        Err(e)
-            if e.raw_os_error() == Some(libc::EPERM)
-                && (typ == "sysfs" || typ == "mqueue") =>
-        {
-            let host = if typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && (typ == "sysfs" || typ == "mqueue") => {
+            let host = if typ == "sysfs" {
+                "/sys"
+            } else {
+                "/dev/mqueue"
+            };
             sys::mount(
                 Some(Path::new(host)),
                 &target_path,
@@ -87,7 +94,10 @@ pub fn mount_one(ctx: &MountCtx<'_>, m: &Mount) -> Result<()> {
 
 fn annotate(e: RuntimeError, what: &str) -> RuntimeError {
     match e {
-        RuntimeError::Io { what: inner, source } => RuntimeError::Io {
+        RuntimeError::Io {
+            what: inner,
+            source,
+        } => RuntimeError::Io {
             what: format!("{what}: {inner}"),
             source,
         },
@@ -97,12 +107,16 @@ fn annotate(e: RuntimeError, what: &str) -> RuntimeError {
 
 fn bind(root: &Root, m: &Mount, opts: &MountOptions) -> Result<()> {
     let dest = m.destination();
-    let source = m
-        .source()
-        .clone()
-        .ok_or_else(|| RuntimeError::Config(format!("bind mount {} has no source", dest.display())))?;
-    let meta = std::fs::metadata(&source)
-        .ctx(|| format!("bind mount source {} for {}", source.display(), dest.display()))?;
+    let source = m.source().clone().ok_or_else(|| {
+        RuntimeError::Config(format!("bind mount {} has no source", dest.display()))
+    })?;
+    let meta = std::fs::metadata(&source).ctx(|| {
+        format!(
+            "bind mount source {} for {}",
+            source.display(),
+            dest.display()
+        )
+    })?;
     // An existing target (even a symlink, resolved inside the root) is mounted over as
     // it is; only missing ones are created.
     let target = match root.resolve(dest) {
@@ -114,8 +128,14 @@ fn bind(root: &Root, m: &Mount, opts: &MountOptions) -> Result<()> {
     if opts.recursive_bind {
         flags |= libc::MS_REC;
     }
-    sys::mount(Some(&source), &proc_fd_path(target.as_fd()), None, flags, None)
-        .ctx(|| format!("bind-mounting {} on {}", source.display(), dest.display()))?;
+    sys::mount(
+        Some(&source),
+        &proc_fd_path(target.as_fd()),
+        None,
+        flags,
+        None,
+    )
+    .ctx(|| format!("bind-mounting {} on {}", source.display(), dest.display()))?;
     remount(root, dest, opts)?;
     apply_propagation_and_attrs(root, dest, opts)
 }
@@ -171,7 +191,13 @@ fn tmpfs_copyup(
         let from = root.resolve(dest).map_err(std::io::Error::other)?;
         copy_tree(&proc_fd_path(from.as_fd()), &staging)?;
         let target = root.resolve(dest).map_err(std::io::Error::other)?;
-        sys::mount(Some(&staging), &proc_fd_path(target.as_fd()), None, libc::MS_MOVE, None)
+        sys::mount(
+            Some(&staging),
+            &proc_fd_path(target.as_fd()),
+            None,
+            libc::MS_MOVE,
+            None,
+        )
     })();
     if result.is_err() {
         let _ = sys::umount2(&staging, libc::MNT_DETACH);
@@ -221,11 +247,23 @@ fn cgroup(ctx: &MountCtx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
     let flags = opts.flags & !(libc::MS_REMOUNT | libc::MS_BIND | libc::MS_REC);
     if let Some(v2) = &ctx.cgroups.v2 {
         if ctx.cgroups.own_namespace {
-            sys::mount(Some(Path::new("cgroup2")), &target_path, Some("cgroup2"), flags, None)
-                .ctx(|| format!("mounting cgroup2 on {}", dest.display()))?;
+            sys::mount(
+                Some(Path::new("cgroup2")),
+                &target_path,
+                Some("cgroup2"),
+                flags,
+                None,
+            )
+            .ctx(|| format!("mounting cgroup2 on {}", dest.display()))?;
         } else {
-            sys::mount(Some(v2), &target_path, None, libc::MS_BIND | libc::MS_REC, None)
-                .ctx(|| format!("binding {} on {}", v2.display(), dest.display()))?;
+            sys::mount(
+                Some(v2),
+                &target_path,
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )
+            .ctx(|| format!("binding {} on {}", v2.display(), dest.display()))?;
             remount(root, dest, opts)?;
         }
         return Ok(());
@@ -241,8 +279,14 @@ fn cgroup(ctx: &MountCtx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
     for (name, host_dir) in &ctx.cgroups.v1 {
         let sub = dest.join(name);
         let fd = root.mkdir_all(&sub, 0o755)?;
-        sys::mount(Some(host_dir), &proc_fd_path(fd.as_fd()), None, libc::MS_BIND | libc::MS_REC, None)
-            .ctx(|| format!("binding cgroup {} on {}", host_dir.display(), sub.display()))?;
+        sys::mount(
+            Some(host_dir),
+            &proc_fd_path(fd.as_fd()),
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        )
+        .ctx(|| format!("binding cgroup {} on {}", host_dir.display(), sub.display()))?;
         remount(root, &sub, opts)?;
         // Co-mounted hierarchies ("cpu,cpuacct") are also reachable by each name.
         if name.contains(',') {
