@@ -1,0 +1,24 @@
+#!/bin/bash
+# Installs the Debian/Ubuntu packages berth's build, demo and tests need (idempotent,
+# quiet, no stdin). Usage: scripts/packages.sh [build|test]
+set -euo pipefail
+
+want=(busybox-static libseccomp-dev pkg-config ca-certificates)
+if [ "${1:-build}" = test ]; then
+    # runc/crun: comparison peers; iproute2: netns tests; util-linux: `script` for ptys.
+    want+=(runc crun iproute2 util-linux procps)
+fi
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "packages.sh: missing ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
