@@ -182,6 +182,9 @@ fn create_in(
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
+        seccomp_notify: crate::process::NotifyTarget::connect(
+            spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+        )?,
     };
     let spawned = spawn::spawn(req, move |chan| init::run(ctx, chan))?;
     guard.pid = spawned.pid;

@@ -67,6 +67,10 @@ pub fn exec(opts: &ExecOptions) -> Result<Execd> {
     let seccomp_cfg = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let personality = spec.linux().as_ref().and_then(|l| l.personality().clone());
     let preserve = opts.preserve_fds;
+    let mut notify = process::NotifyTarget::connect(seccomp_cfg.as_ref())?;
+    if let Some(n) = notify.as_mut() {
+        n.state = serde_json::to_vec(&c.state.output(status)).unwrap_or_default();
+    }
     let spawned = spawn::spawn(req, move |chan| {
         crate::sys::set_dumpable(false).ctx(|| "making the exec process non-dumpable".into())?;
         if terminal {
@@ -92,7 +96,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execd> {
             .as_ref()
             .map(crate::seccomp::build_filter)
             .transpose()?;
-        process::finalize_and_exec(proc_, &program, filter.as_ref(), preserve)
+        process::finalize_and_exec(proc_, &program, filter.as_ref(), notify, preserve)
     })?;
     let mut pty_master = None;
     loop {

@@ -25,6 +25,7 @@ pub struct InitCtx<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    pub seccomp_notify: Option<process::NotifyTarget>,
 }
 
 pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
@@ -131,7 +132,11 @@ pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
     wait_for_start(&ctx.state_dir)?;
     drop(ctx.state_dir);
     hooks::run_all(Kind::StartContainer, spec.hooks().as_ref(), &state_json)?;
-    process::finalize_and_exec(proc_, &program, seccomp.as_ref(), ctx.preserve_fds)
+    let mut notify = ctx.seccomp_notify;
+    if let Some(n) = notify.as_mut() {
+        n.state = state_json;
+    }
+    process::finalize_and_exec(proc_, &program, seccomp.as_ref(), notify, ctx.preserve_fds)
 }
 
 fn spec_joins(spec: &Spec, kind: LinuxNamespaceType) -> bool {

@@ -109,11 +109,61 @@ pub fn set_personality(p: Option<&LinuxPersonality>) -> Result<()> {
     sys::personality(persona).ctx(|| format!("setting personality {:?}", p.domain()))
 }
 
+/// Where a seccomp notify fd goes: the config's `listenerPath`, connected by the runtime
+/// in the host's mount namespace before the process enters the container.
+pub struct NotifyTarget {
+    pub stream: std::os::unix::net::UnixStream,
+    pub path: PathBuf,
+    pub metadata: String,
+    pub state: Vec<u8>,
+}
+
+impl NotifyTarget {
+    /// Connects to `listenerPath` when the profile uses SCMP_ACT_NOTIFY.
+    pub fn connect(cfg: Option<&oci_spec::runtime::LinuxSeccomp>) -> Result<Option<Self>> {
+        let Some(cfg) = cfg.filter(|c| crate::seccomp::uses_notify(c)) else {
+            return Ok(None);
+        };
+        let path = cfg.listener_path().clone().ok_or_else(|| {
+            RuntimeError::Config(
+                "seccomp uses SCMP_ACT_NOTIFY but linux.seccomp.listenerPath is not set".into(),
+            )
+        })?;
+        let stream = std::os::unix::net::UnixStream::connect(&path)
+            .ctx(|| format!("connecting to seccomp listenerPath {}", path.display()))?;
+        Ok(Some(NotifyTarget {
+            stream,
+            path,
+            metadata: cfg.listener_metadata().clone().unwrap_or_default(),
+            state: Vec::new(),
+        }))
+    }
+}
+
+fn load_seccomp(filter: &ScmpFilterContext, notify: &mut Option<NotifyTarget>) -> Result<()> {
+    if let Some(fd) = crate::seccomp::load(filter)? {
+        let Some(t) = notify.take() else {
+            return Err(RuntimeError::Config(
+                "seccomp uses SCMP_ACT_NOTIFY but linux.seccomp.listenerPath is not set".into(),
+            ));
+        };
+        crate::seccomp::send_notify_fd_on(
+            t.stream,
+            &t.path,
+            std::os::fd::AsFd::as_fd(&fd),
+            &t.state,
+            &t.metadata,
+        )?;
+    }
+    Ok(())
+}
+
 /// Everything from dropping privileges to execve. Never returns on success.
 pub fn finalize_and_exec(
     p: &Process,
     program: &Program,
     seccomp: Option<&ScmpFilterContext>,
+    mut notify: Option<NotifyTarget>,
     preserve_fds: u32,
 ) -> Result<Infallible> {
     let caps = p.capabilities().as_ref();
@@ -125,7 +175,7 @@ pub fn finalize_and_exec(
     // while we are still privileged; with it, as late as possible.
     if !nnp {
         if let Some(f) = seccomp {
-            crate::seccomp::load(f)?;
+            load_seccomp(f, &mut notify)?;
         }
     }
     let user = p.user();
@@ -161,7 +211,7 @@ pub fn finalize_and_exec(
     if nnp {
         sys::set_no_new_privs().ctx(|| "setting no_new_privs".into())?;
         if let Some(f) = seccomp {
-            crate::seccomp::load(f)?;
+            load_seccomp(f, &mut notify)?;
         }
     }
     sys::reset_signals().ctx(|| "resetting signal handlers".into())?;

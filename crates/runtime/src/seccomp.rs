@@ -263,12 +263,25 @@ pub fn send_notify_fd(
     state_json: &[u8],
     metadata: &str,
 ) -> Result<(), SeccompError> {
-    let payload = process_state_json(state_json, metadata)?;
-    let mut stream =
+    let stream =
         UnixStream::connect(listener_path).map_err(|reason| SeccompError::ListenerConnect {
             path: listener_path.to_owned(),
             reason,
         })?;
+    send_notify_fd_on(stream, listener_path, fd, state_json, metadata)
+}
+
+/// [`send_notify_fd`] over a stream connected earlier: the runtime connects from the
+/// host's mount namespace, while the fd only exists once the filter is loaded inside
+/// the container, where `listener_path` cannot be reached.
+pub fn send_notify_fd_on(
+    mut stream: UnixStream,
+    listener_path: &Path,
+    fd: BorrowedFd<'_>,
+    state_json: &[u8],
+    metadata: &str,
+) -> Result<(), SeccompError> {
+    let payload = process_state_json(state_json, metadata)?;
     let send_err = |reason: std::io::Error| SeccompError::ListenerSend {
         path: listener_path.to_owned(),
         reason,
