@@ -211,6 +211,10 @@ impl Container {
         Ok(self.cgroup.pids()?)
     }
 
+    pub fn oom_kill_count(&self) -> Result<u64> {
+        Ok(self.cgroup.oom_kill_count()?)
+    }
+
     pub fn stats(&self) -> Result<berth_cgroups::Stats> {
         Ok(self.cgroup.stats()?)
     }

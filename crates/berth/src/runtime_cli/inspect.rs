@@ -197,17 +197,31 @@ fn print_table<const N: usize>(rows: &[[String; N]]) {
     }
 }
 
+/// One-shot with `--stats`; otherwise a stats event every interval and an `oom` event
+/// whenever the kernel's OOM killer hit the container, until it stops.
 pub fn events(a: EventsArgs, g: &Globals) -> anyhow::Result<i32> {
+    let mut ooms = None;
     loop {
         let c = Container::load(&g.root, &a.id)?;
         if c.status() == Status::Stopped {
-            bail!("container \"{}\" is stopped: no statistics to report", a.id);
+            if a.stats || ooms.is_none() {
+                bail!("container \"{}\" is stopped: no statistics to report", a.id);
+            }
+            return Ok(0);
+        }
+        if !a.stats {
+            let now = c.oom_kill_count().unwrap_or(0);
+            if ooms.is_some_and(|before| now > before) {
+                println!("{}", json!({"type": "oom", "id": a.id}));
+            }
+            ooms = Some(now);
         }
         let ev = json!({"type": "stats", "id": a.id, "data": c.stats()?});
         println!("{}", serde_json::to_string(&ev)?);
         if a.stats {
             return Ok(0);
         }
+        std::io::stdout().flush()?;
         std::thread::sleep(a.interval);
     }
 }

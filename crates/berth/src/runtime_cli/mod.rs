@@ -101,11 +101,17 @@ pub struct Globals {
 pub fn main(bin: &str, args: Vec<OsString>) -> ExitCode {
     let mut argv = vec![OsString::from(bin)];
     argv.extend(args::normalize(args));
+    let invocation = argv
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
     let cli = match RuntimeCli::try_parse_from(argv) {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
     let logger = log::Logger::new(cli.log.clone(), cli.log_format, cli.debug);
+    logger.debug(&format!("invoked as: {invocation}"));
     let result = (|| {
         if cli.systemd_cgroup && !std::path::Path::new("/run/systemd/system").exists() {
             anyhow::bail!(
