@@ -9,39 +9,80 @@ use std::path::{Path, PathBuf};
 
 /// CVE-2019-5736: a container process could open the runtime binary via
 /// /proc/<init>/exe while init was still the runtime, and overwrite the host
-/// binary. berth's design runs init from a sealed memfd copy.
+/// binary. berth re-executes itself from a binary that cannot be written: a
+/// detached read-only bind mount of itself, or a sealed memfd copy where that
+/// is not permitted (see crates/runtime/src/sealed.rs).
 ///
-/// runc 1.1 (Debian 1.1.5) defends differently: init runs from a detached
-/// read-only bind mount of the runc binary (readlink shows "/"), so for a
-/// non-berth runtime only the property that matters, "cannot be opened for
-/// writing", is asserted and the memfd check is reported as a note.
+/// runc 1.1 (Debian 1.1.5) also runs init from a detached read-only bind mount.
+fn init_exe_is_protected(exe: &str) -> Result<String, String> {
+    use std::os::fd::AsFd;
+    let target = std::fs::read_link(exe).map_err(|e| format!("readlink {exe}: {e}"))?;
+    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(exe) {
+        drop(f);
+        return Err(format!("{exe} ({}) opened for writing", target.display()));
+    }
+    let f = std::fs::File::open(exe).map_err(|e| format!("open {exe}: {e}"))?;
+    let sealed = rustix::fs::fcntl_get_seals(f.as_fd())
+        .is_ok_and(|s| s.contains(rustix::fs::SealFlags::WRITE | rustix::fs::SealFlags::SEAL));
+    let readonly = rustix::fs::fstatvfs(f.as_fd())
+        .is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY));
+    if sealed {
+        Ok(format!("sealed memfd {}", target.display()))
+    } else if readonly {
+        Ok(format!("read-only mount {}", target.display()))
+    } else {
+        Err(format!(
+            "{exe} ({}) is neither sealed nor on a read-only mount",
+            target.display()
+        ))
+    }
+}
+
 #[test]
-fn cve_2019_5736_init_is_sealed_memfd() {
-    let Some(mut t) = common::setup("cve_2019_5736_init_is_sealed_memfd") else {
+fn cve_2019_5736_init_exe_cannot_be_written() {
+    let Some(mut t) = common::setup("cve_2019_5736_init_exe_cannot_be_written") else {
         return;
     };
     t.set_args(&["sleep", "1000"]);
     t.create().check();
     let st = t.state();
     assert_eq!(st.status, "created");
-    let exe = format!("/proc/{}/exe", st.pid);
-    let target = std::fs::read_link(&exe).expect("readlink init exe");
-    let opened = std::fs::OpenOptions::new().write(true).open(&exe);
-    assert!(
-        opened.is_err(),
-        "{exe} ({}) opened for writing",
-        target.display()
-    );
-    let is_memfd = target.to_string_lossy().starts_with("/memfd:");
-    if common::runtime::RuntimeBin::get().is_berth() {
-        assert!(is_memfd, "init runs from {}, not a memfd", target.display());
-    } else if !is_memfd {
-        common::loud(&format!(
-            "NOTE: init exe is {} (not a memfd); write-open refused: {}",
-            target.display(),
-            opened.unwrap_err()
-        ));
+    let how = init_exe_is_protected(&format!("/proc/{}/exe", st.pid));
+    assert!(how.is_ok(), "{how:?}");
+}
+
+/// The fallback used where a read-only bind mount is not permitted (rootless, old
+/// kernels): a sealed memfd copy.
+#[test]
+fn cve_2019_5736_memfd_fallback_is_sealed() {
+    let Some(mut t) = common::setup("cve_2019_5736_memfd_fallback_is_sealed") else {
+        return;
+    };
+    let rt = common::runtime::RuntimeBin::get();
+    if !rt.is_berth() {
+        common::loud("NOTE: memfd fallback is berth-specific; skipped for this runtime");
+        return;
     }
+    t.set_args(&["sleep", "1000"]);
+    t.write_config_for(&t.id);
+    let status = std::process::Command::new(&rt.bin)
+        .args(&rt.prefix)
+        .arg("--root")
+        .arg(&t.root)
+        .args(["create", "--bundle"])
+        .arg(&t.bundle)
+        .arg(&t.id)
+        .env("BERTH_EXE_SEAL", "memfd")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run create");
+    assert!(status.success());
+    let st = t.state();
+    let exe = format!("/proc/{}/exe", st.pid);
+    let how = init_exe_is_protected(&exe).unwrap_or_else(|e| panic!("{e}"));
+    assert!(how.starts_with("sealed memfd /memfd:"), "{how}");
 }
 
 /// CVE-2024-21626: runc leaked a host directory fd (/sys/fs/cgroup) into

@@ -582,3 +582,46 @@ pub fn join_session_keyring() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// A detached, read-only bind mount of `path` (a single file), as an O_PATH fd: the
+/// binary can be executed from it, and nothing can write to the file through it.
+pub fn open_tree_readonly(path: &Path) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let p = cstr(path)?;
+    // SAFETY: p is a valid C string; open_tree returns a new descriptor or -1.
+    let fd = check_long(unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            p.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    })?;
+    // SAFETY: open_tree returned a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let empty = c"";
+    // SAFETY: fd is valid, the path is empty with AT_EMPTY_PATH, attr is a properly laid
+    // out mount_attr whose size is passed alongside.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    Ok(fd)
+}
+
+/// Whether the file behind `fd` sits on a read-only mount.
+pub fn on_readonly_mount(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fstatvfs(fd).is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
+}
