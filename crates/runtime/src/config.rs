@@ -69,6 +69,24 @@ pub fn validate(spec: &Spec) -> Result<()> {
             crate::capabilities::check_against_bounding(caps)?;
         }
         check_rlimits(p.rlimits().as_deref().unwrap_or_default())?;
+        // Settings berth does not implement fail loudly: silently running a container
+        // without a confinement or placement it asked for would be worse.
+        let unsupported = [
+            (
+                "process.apparmorProfile",
+                p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()),
+            ),
+            ("process.scheduler", p.scheduler().is_some()),
+            ("process.ioPriority", p.io_priority().is_some()),
+            ("process.execCPUAffinity", p.exec_cpu_affinity().is_some()),
+        ];
+        for (what, set) in unsupported {
+            if set {
+                return Err(RuntimeError::Config(format!(
+                    "{what} is not supported by berth yet: remove it from config.json"
+                )));
+            }
+        }
     } else {
         return Err(RuntimeError::Config("process is missing".into()));
     }
@@ -107,6 +125,21 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 "linux.uidMappings are set but there is no user namespace in linux.namespaces"
                     .into(),
             ));
+        }
+        let unsupported = [
+            ("linux.intelRdt", l.intel_rdt().is_some()),
+            ("linux.memoryPolicy", l.memory_policy().is_some()),
+            (
+                "linux.netDevices",
+                l.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
+            ),
+        ];
+        for (what, set) in unsupported {
+            if set {
+                return Err(RuntimeError::Config(format!(
+                    "{what} is not supported by berth yet: remove it from config.json"
+                )));
+            }
         }
         if l.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
             && !namespace_kinds(spec)

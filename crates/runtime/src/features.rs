@@ -28,7 +28,6 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "diratime",
     "dirsync",
     "exec",
-    "idmap",
     "iversion",
     "lazytime",
     "loud",
@@ -48,7 +47,6 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "rbind",
     "relatime",
     "remount",
-    "ridmap",
     "ro",
     "rprivate",
     "rro",
@@ -68,7 +66,9 @@ pub const MOUNT_OPTIONS: &[&str] = &[
 ];
 
 /// Namespace types accepted in `linux.namespaces`.
-pub const NAMESPACES: &[&str] = &["cgroup", "ipc", "mount", "network", "pid", "user", "uts"];
+pub const NAMESPACES: &[&str] = &[
+    "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+];
 
 /// Seccomp actions accepted in `linux.seccomp`.
 pub const SECCOMP_ACTIONS: &[&str] = &[
@@ -140,7 +140,7 @@ pub fn features() -> Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": true}},
+            "mountExtensions": {"idmap": {"enabled": false}},
         },
         "annotations": annotations,
     })
@@ -164,13 +164,13 @@ mod tests {
         assert_eq!(f["ociVersionMin"], "1.0.0");
         assert_eq!(f["ociVersionMax"], "1.2.0");
         assert!(strs(&f["hooks"]).contains(&"createRuntime"));
-        for opt in ["rro", "idmap", "ridmap", "nosymfollow", "tmpcopyup", "bind"] {
+        for opt in ["rro", "nosymfollow", "tmpcopyup", "bind"] {
             assert!(strs(&f["mountOptions"]).contains(&opt), "{opt}");
         }
         let l = &f["linux"];
         assert!(strs(&l["capabilities"]).contains(&"CAP_SYS_ADMIN"));
         assert!(strs(&l["capabilities"]).contains(&"CAP_CHECKPOINT_RESTORE"));
-        assert_eq!(strs(&l["namespaces"]).len(), 7);
+        assert_eq!(strs(&l["namespaces"]).len(), 8);
         assert_eq!(l["cgroup"]["v2"], true);
         assert_eq!(l["cgroup"]["systemd"], false);
         let sc = &l["seccomp"];
@@ -190,7 +190,7 @@ mod tests {
             assert!(known.contains(&flag), "{flag} supported but not known");
         }
         assert_eq!(l["apparmor"]["enabled"], false);
-        assert_eq!(l["mountExtensions"]["idmap"]["enabled"], true);
+        assert_eq!(l["mountExtensions"]["idmap"]["enabled"], false);
         assert_eq!(
             f["annotations"]["io.github.berth.version"],
             env!("CARGO_PKG_VERSION")
