@@ -411,7 +411,7 @@ mod tests {
     }
 
     #[test]
-    fn child_reduces_sets_as_root_and_rejects_ambient_outside_inheritable() {
+    fn child_reduces_sets_as_root_and_skips_ambient_outside_inheritable() {
         if !rustix::process::geteuid().is_root() {
             eprintln!("skipped: needs root");
             return;
@@ -424,19 +424,16 @@ mod tests {
         }));
         let (status, out) = in_child(|| {
             drop_bounding(&cfg).map_err(|e| e.to_string())?;
-            match apply(&cfg) {
-                Err(CapabilityError::RaiseAmbient { cap, .. }) => {
-                    let masks = status_masks()?;
-                    Ok(format!("ambient-refused={cap}\n{masks}"))
-                }
-                other => Err(format!("expected ambient failure, got {other:?}")),
-            }
+            // Like runc: an ambient capability the kernel would refuse (not
+            // inheritable) is skipped, not an error.
+            apply(&cfg).map_err(|e| e.to_string())?;
+            status_masks()
         });
         assert!(
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
             "{out}"
         );
-        assert!(out.contains("ambient-refused=CAP_CHOWN"), "{out}");
+        assert!(out.contains("CapAmb=0\n"), "{out}");
         let kill = Capability::CAP_KILL.bitmask();
         let both = kill | Capability::CAP_CHOWN.bitmask();
         assert!(out.contains(&format!("CapEff={kill:x}\n")), "{out}");
