@@ -37,3 +37,83 @@ fn console_socket_receives_pty_master() {
         "tty says {tty:?}; output {text:?}"
     );
 }
+
+/// Foreground `run` with a terminal and no console socket: the runtime
+/// makes the pty itself and relays it to its own terminal, which here is
+/// the pty of util-linux `script`.
+#[test]
+fn foreground_run_terminal_without_socket() {
+    let Some(mut t) = common::setup("foreground_run_terminal_without_socket") else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/script").exists() {
+        common::loud("SKIPPED: foreground_run_terminal_without_socket needs util-linux script");
+        return;
+    }
+    t.config["process"]["terminal"] = json!(true);
+    t.sh("tty; echo fg-ok-$((6*7)); exit 7");
+    t.write_config_for(&t.id);
+    let rt = common::runtime::RuntimeBin::get();
+    let mut cmd = vec![rt.bin.display().to_string()];
+    cmd.extend(rt.prefix.iter().cloned());
+    cmd.extend([
+        "--root".into(),
+        t.root.display().to_string(),
+        "run".into(),
+        "--bundle".into(),
+        t.bundle.display().to_string(),
+        t.id.clone(),
+    ]);
+    let out_path = t.path("script.out");
+    let err_path = t.path("script.err");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd.join(" "), "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("script");
+    let ok = common::host::wait_until(Duration::from_secs(30), || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    if !ok {
+        let _ = child.kill();
+    }
+    let st = child.wait().unwrap();
+    let text = common::runtime::read_lossy(&out_path);
+    let err = common::runtime::read_lossy(&err_path);
+    assert!(ok, "script never finished: {text:?} {err:?}");
+    assert!(text.contains("fg-ok-42"), "output {text:?} {err:?}");
+    // script may echo a control character (^@) ahead of the output.
+    let tty = text
+        .lines()
+        .find_map(|l| l.find("/dev/").map(|i| l[i..].trim()))
+        .unwrap_or_default();
+    assert!(tty.starts_with("/dev/pts/"), "tty says {tty:?}: {text:?}");
+    assert_eq!(st.code(), Some(7), "exit code lost: {text:?} {err:?}");
+}
+
+#[test]
+fn exec_tty_console_socket_receives_master() {
+    let Some(mut t) = common::setup("exec_tty_console_socket_receives_master") else {
+        return;
+    };
+    t.set_args(&["sleep", "1000"]);
+    t.start_detached();
+    let sock = t.path("exec-console.sock");
+    let receiver = console::receive_console(&sock);
+    let s = sock.display().to_string();
+    let out = t.exec(
+        &["-t", "-d", "--console-socket", &s],
+        &["sh", "-c", "tty; echo exec-tty-$((6*7)); sleep 1"],
+    );
+    assert!(out.ok(), "{out}");
+    let master = receiver
+        .join()
+        .expect("console thread")
+        .expect("pty master via SCM_RIGHTS");
+    let text = console::read_until(master, "exec-tty-42", Duration::from_secs(10));
+    assert!(text.contains("exec-tty-42"), "console output: {text:?}");
+    let tty = text.lines().next().unwrap_or_default().trim();
+    assert!(tty.starts_with("/dev/pts/"), "tty says {tty:?}: {text:?}");
+}

@@ -133,3 +133,31 @@ fn failing_hook_fails_create() {
         assert_ne!(s.status, "running", "{st}");
     }
 }
+
+#[test]
+fn hook_timeout_fails_create() {
+    let Some(mut t) = common::setup("hook_timeout_fails_create") else {
+        return;
+    };
+    t.config["hooks"] = json!({
+        "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "exec sleep 5"], "timeout": 1}],
+    });
+    t.set_args(&["sleep", "1000"]);
+    let started = std::time::Instant::now();
+    let out = t.create();
+    let took = started.elapsed();
+    assert!(!out.ok(), "create succeeded despite hook timeout: {out}");
+    assert!(
+        took < std::time::Duration::from_millis(4500),
+        "create waited for the hook ({took:?}): {out}"
+    );
+    // runc 1.1 says "hook ran past specified timeout of 1.0s".
+    let msg = out.stderr.to_lowercase();
+    assert!(
+        msg.contains("timed out") || msg.contains("timeout"),
+        "error does not mention the timeout: {out}"
+    );
+    if common::runtime::RuntimeBin::get().is_berth() {
+        assert!(msg.contains("timed out"), "{out}");
+    }
+}

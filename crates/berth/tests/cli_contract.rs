@@ -1,0 +1,249 @@
+//! runc's command-line contract: logging, errors for missing or stopped
+//! containers, option spellings, argv[0] dispatch, help, detached run.
+
+mod common;
+
+use common::runtime::{self, Call, RuntimeBin};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const T10: Duration = Duration::from_secs(10);
+
+#[test]
+fn log_json_records_failure() {
+    let Some(t) = common::setup("log_json_records_failure") else {
+        return;
+    };
+    let log = t.path("runtime.log");
+    let log_s = log.display().to_string();
+    let missing = format!("{}-missing", t.id);
+    let out = t.rt(&["--log", &log_s, "--log-format", "json", "start", &missing]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(!out.stderr.trim().is_empty(), "no message on stderr: {out}");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let entries: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect();
+    let err = entries
+        .iter()
+        .find(|e| e["level"] == "error")
+        .unwrap_or_else(|| panic!("no error entry in log:\n{text}\n{out}"));
+    let msg = err["msg"].as_str().unwrap_or_default();
+    assert!(msg.contains("does not exist"), "log: {text}");
+    // runc 1.1 logs "container does not exist" without the id.
+    if RuntimeBin::get().is_berth() {
+        assert!(
+            msg.contains(&missing),
+            "msg does not name the container: {text}"
+        );
+    }
+    // Append, not truncate: a second failure adds a line.
+    t.rt(&["--log", &log_s, "--log-format", "json", "start", &missing]);
+    let again = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(again.lines().count() > text.lines().count(), "{again}");
+    assert!(again.starts_with(&text), "log was rewritten:\n{again}");
+}
+
+#[test]
+fn missing_container_errors() {
+    let Some(t) = common::setup("missing_container_errors") else {
+        return;
+    };
+    let missing = format!("{}-missing", t.id);
+    let out = t.rt(&["state", &missing]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("does not exist"), "{out}");
+    t.rt(&["delete", "--force", &missing]).check();
+}
+
+#[test]
+fn kill_stopped_container_fails() {
+    let Some(mut t) = common::setup("kill_stopped_container_fails") else {
+        return;
+    };
+    t.set_args(&["sleep", "1000"]);
+    t.create().check();
+    t.rt(&["kill", &t.id, "KILL"]).check();
+    t.wait_status(&t.id, "stopped", T10);
+    let out = t.rt(&["kill", &t.id, "KILL"]);
+    assert!(!out.ok(), "kill of a stopped container succeeded: {out}");
+    assert!(!out.stderr.trim().is_empty(), "{out}");
+    t.rt(&["delete", &t.id]).check();
+}
+
+#[test]
+fn single_dash_long_options() {
+    let Some(mut t) = common::setup("single_dash_long_options") else {
+        return;
+    };
+    t.sh("echo dash-ok");
+    t.write_config_for(&t.id);
+    let root = t.root.display().to_string();
+    let bundle = t.bundle.display().to_string();
+    let out = runtime::invoke_raw(
+        &t.scratch,
+        &["-root", &root, "run", "-bundle", &bundle, &t.id],
+        Call::default(),
+    )
+    .check();
+    assert!(out.stdout.contains("dash-ok"), "{out}");
+    let out = t.rt(&["list", "-q"]).check();
+    assert_eq!(out.stdout.trim(), "", "run left a container behind: {out}");
+}
+
+/// berth accepts global options after the verb too; runc 1.1 rejects
+/// them there ("flag provided but not defined: -root").
+#[test]
+fn global_root_after_verb() {
+    let Some(mut t) = common::setup("global_root_after_verb") else {
+        return;
+    };
+    if !RuntimeBin::get().is_berth() {
+        common::loud("SKIPPED: global_root_after_verb is a berth extension");
+        return;
+    }
+    t.sh("echo after-ok");
+    t.write_config_for(&t.id);
+    let root = t.root.display().to_string();
+    let bundle = t.bundle.display().to_string();
+    let out = runtime::invoke_raw(
+        &t.scratch,
+        &["run", "--root", &root, "--bundle", &bundle, &t.id],
+        Call::default(),
+    )
+    .check();
+    assert!(out.stdout.contains("after-ok"), "{out}");
+    let out = runtime::invoke_raw(
+        &t.scratch,
+        &["list", "--root", &root, "-q"],
+        Call::default(),
+    )
+    .check();
+    assert_eq!(out.stdout.trim(), "", "{out}");
+}
+
+#[test]
+fn systemd_cgroup_without_systemd_fails() {
+    let Some(mut t) = common::setup("systemd_cgroup_without_systemd_fails") else {
+        return;
+    };
+    if std::path::Path::new("/run/systemd/system").exists() {
+        common::loud("SKIPPED: systemd_cgroup_without_systemd_fails: host runs systemd");
+        return;
+    }
+    t.config["linux"]["cgroupsPath"] = json!(format!("system.slice:itest:{}", t.id));
+    t.sh("echo RAN");
+    t.write_config_for(&t.id);
+    let bundle = t.bundle.display().to_string();
+    let out = t.rt(&["--systemd-cgroup", "run", "--bundle", &bundle, &t.id]);
+    assert!(!out.ok(), "{out}");
+    assert!(!out.stdout.contains("RAN"), "{out}");
+    assert!(out.stderr.contains("systemd"), "unclear error: {out}");
+}
+
+#[test]
+fn berth_runtime_argv0_dispatch() {
+    let Some(t) = common::setup("berth_runtime_argv0_dispatch") else {
+        return;
+    };
+    // Only when testing this crate's own binary (`berth runtime ...`).
+    if RuntimeBin::get().prefix.is_empty() {
+        common::loud("SKIPPED: berth_runtime_argv0_dispatch is about the berth binary");
+        return;
+    }
+    let link = t.path("berth-runtime");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_berth"), &link).unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(&link)
+            .args(args)
+            .output()
+            .expect("run berth-runtime");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["--version"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    // runc prints "runc version X" plus commit and spec lines; berth
+    // prints "berth X".
+    assert!(!out.trim().is_empty(), "{out}{err}");
+    let root = t.root.display().to_string();
+    let (code, out, err) = run(&["--root", &root, "list"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("ID"), "{out}{err}");
+}
+
+#[test]
+fn help_of_every_verb() {
+    let Some(t) = common::setup("help_of_every_verb") else {
+        return;
+    };
+    for verb in [
+        "create", "start", "run", "exec", "kill", "delete", "state", "list", "ps", "pause",
+        "resume", "update", "events", "features", "spec",
+    ] {
+        let out = t.rt(&[verb, "--help"]);
+        assert_eq!(out.code, Some(0), "{verb} --help: {out}");
+        assert!(
+            !out.stdout.trim().is_empty(),
+            "{verb} --help printed nothing: {out}"
+        );
+    }
+}
+
+#[test]
+fn events_stats_has_cpu_memory_pids() {
+    let Some(mut t) = common::setup("events_stats_has_cpu_memory_pids") else {
+        return;
+    };
+    t.set_args(&["sleep", "1000"]);
+    t.start_detached();
+    let out = t.rt(&["events", "--stats", &t.id]).check();
+    let v: Value =
+        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    for key in ["cpu", "memory", "pids"] {
+        assert!(v["data"][key].is_object(), "no data.{key}: {out}");
+    }
+    assert!(v["data"]["cpu"]["usage"].is_object(), "{out}");
+    assert!(v["data"]["memory"]["usage"].is_object(), "{out}");
+}
+
+#[test]
+fn run_detached_keeps_running() {
+    let Some(mut t) = common::setup("run_detached_keeps_running") else {
+        return;
+    };
+    t.set_args(&["sleep", "1000"]);
+    t.write_config_for(&t.id);
+    let bundle = t.bundle.display().to_string();
+    let started = Instant::now();
+    t.rt(&["run", "-d", "--bundle", &bundle, &t.id]).check();
+    assert!(started.elapsed() < Duration::from_secs(20), "run -d waited");
+    let st = t.state();
+    assert_eq!(st.status, "running", "{:?}", st.raw);
+    assert!(common::host::pid_alive(st.pid));
+    t.rt(&["kill", &t.id, "KILL"]).check();
+    t.wait_status(&t.id, "stopped", T10);
+    t.rt(&["delete", &t.id]).check();
+    assert!(!t.rt(&["state", &t.id]).ok());
+}
+
+#[test]
+fn list_quiet_prints_ids() {
+    let Some(mut t) = common::setup("list_quiet_prints_ids") else {
+        return;
+    };
+    t.set_args(&["sleep", "1000"]);
+    t.create().check();
+    let second = t.new_id();
+    t.create_id(&second).check();
+    let out = t.rt(&["list", "-q"]).check();
+    let mut ids: Vec<&str> = out.stdout.lines().collect();
+    ids.sort();
+    let mut want = vec![t.id.as_str(), second.as_str()];
+    want.sort();
+    assert_eq!(ids, want, "{out}");
+}
