@@ -247,3 +247,48 @@ fn list_quiet_prints_ids() {
     want.sort();
     assert_eq!(ids, want, "{out}");
 }
+
+#[test]
+fn delete_created_container_without_force() {
+    let Some(mut t) = common::setup("delete_created_container_without_force") else {
+        return;
+    };
+    t.set_args(&["sleep", "1000"]);
+    t.create().check();
+    let st = t.state();
+    assert_eq!(st.status, "created", "{:?}", st.raw);
+    assert!(
+        st.pid > 0 && common::host::pid_alive(st.pid),
+        "{:?}",
+        st.raw
+    );
+    t.rt(&["delete", &t.id]).check();
+    assert!(
+        common::host::wait_until(T10, || !common::host::pid_alive(st.pid)),
+        "init {} survived delete",
+        st.pid
+    );
+    assert!(!t.rt(&["state", &t.id]).ok());
+}
+
+#[test]
+fn kill_default_signal_is_term() {
+    let Some(mut t) = common::setup("kill_default_signal_is_term") else {
+        return;
+    };
+    let out_dir = t.share("/out");
+    // pid 1 ignores signals it has no handler for: trap TERM explicitly.
+    t.sh("trap 'echo term > /out/sig; exit 0' TERM; echo ready > /out/ready; while :; do sleep 0.1; done");
+    t.start_detached();
+    assert!(common::host::wait_until(T10, || out_dir
+        .join("ready")
+        .exists()));
+    t.rt(&["kill", &t.id]).check();
+    t.wait_status(&t.id, "stopped", T10);
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("sig"))
+            .unwrap_or_default()
+            .trim(),
+        "term"
+    );
+}

@@ -186,3 +186,99 @@ fn seccomp_argument_filters() {
         assert!(out.stdout.lines().any(|l| l == want), "want {want}: {out}");
     }
 }
+
+#[test]
+fn exec_inherits_rlimits_and_seccomp() {
+    let Some(mut t) = common::setup("exec_inherits_rlimits_and_seccomp") else {
+        return;
+    };
+    t.add_mount(json!({
+        "destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+        "options": ["mode=1777", "size=1m"]
+    }));
+    t.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]);
+    t.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ARCHES,
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+    });
+    t.set_args(&["sleep", "1000"]);
+    t.start_detached();
+    let out = t
+        .exec(
+            &[],
+            &[
+                "sh",
+                "-c",
+                "ulimit -n; ulimit -Hn; mkdir /tmp/x; echo rc=$?",
+            ],
+        )
+        .check();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["512", "1024", "rc=1"], "{out}");
+    assert!(out.stderr.contains("Function not implemented"), "{out}");
+}
+
+#[test]
+fn exec_no_new_privs_flag() {
+    let Some(mut t) = common::setup("exec_no_new_privs_flag") else {
+        return;
+    };
+    t.config["process"]["noNewPrivileges"] = json!(false);
+    t.set_args(&["sleep", "1000"]);
+    t.start_detached();
+    let grep = ["grep", "NoNewPrivs", "/proc/self/status"];
+    let plain = t.exec(&[], &grep).check();
+    assert!(plain.stdout.contains("NoNewPrivs:\t0"), "{plain}");
+    let nnp = t.exec(&["--no-new-privs"], &grep).check();
+    assert!(nnp.stdout.contains("NoNewPrivs:\t1"), "{nnp}");
+}
+
+#[test]
+fn exec_preserve_fds() {
+    let Some(mut t) = common::setup("exec_preserve_fds") else {
+        return;
+    };
+    t.set_args(&["sleep", "1000"]);
+    t.start_detached();
+    let payload = t.path("exec-payload");
+    std::fs::write(&payload, "exec-fd-content\n").unwrap();
+    let rt = RuntimeBin::get();
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<\"$0\"; exec \"$@\"")
+        .arg(&payload)
+        .arg(&rt.bin)
+        .args(&rt.prefix)
+        .arg("--root")
+        .arg(&t.root)
+        .args(["exec", "--preserve-fds", "1", &t.id, "sh", "-c", "cat <&3"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run runtime");
+    let (so, se) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{}\n{so}\n{se}", o.status);
+    assert_eq!(so.trim(), "exec-fd-content", "stderr: {se}");
+}
+
+#[test]
+fn seccomp_kill_process_action() {
+    let Some(mut t) = common::setup("seccomp_kill_process_action") else {
+        return;
+    };
+    t.add_mount(json!({
+        "destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+        "options": ["mode=1777", "size=1m"]
+    }));
+    t.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ARCHES,
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS"}]
+    });
+    t.sh("mkdir /tmp/x; echo rc=$?");
+    let out = t.run().check();
+    assert!(out.stdout.contains("rc=159"), "{out}");
+}

@@ -196,3 +196,68 @@ fn ipc_namespace_hides_host_queues() {
     let out = t.run().check();
     assert_eq!(out.stdout.lines().count(), 1, "host queues visible: {out}");
 }
+
+#[test]
+fn exec_joins_cgroup_namespace() {
+    let Some(mut t) = common::setup("exec_joins_cgroup_namespace") else {
+        return;
+    };
+    set_namespace(&mut t, json!({"type": "cgroup"}));
+    t.set_args(&["sleep", "1000"]);
+    t.start_detached();
+    let out = t.exec(&[], &["cat", "/proc/self/cgroup"]).check();
+    for l in out.stdout.lines() {
+        assert!(
+            l.ends_with(":/"),
+            "exec outside the cgroup ns: {l:?}\n{out}"
+        );
+    }
+}
+
+#[test]
+fn exec_joins_time_namespace() {
+    let Some(mut t) = common::setup("exec_joins_time_namespace") else {
+        return;
+    };
+    const YEAR: u64 = 86400 * 365;
+    set_namespace(&mut t, json!({"type": "time"}));
+    t.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": YEAR, "nanosecs": 0}});
+    t.set_args(&["sleep", "1000"]);
+    t.start_detached();
+    let out = t.exec(&[], &["cat", "/proc/uptime"]).check();
+    let inside: f64 = out
+        .stdout
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        inside > YEAR as f64 && inside < host_uptime() + YEAR as f64 + 1.0,
+        "exec uptime {inside}: {out}"
+    );
+}
+
+#[test]
+fn hostname_without_uts_namespace_fails() {
+    let Some(mut t) = common::setup("hostname_without_uts_namespace_fails") else {
+        return;
+    };
+    t.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "uts");
+    t.config["hostname"] = json!("must-not-reach-host");
+    t.sh("echo RAN");
+    let host_before = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let out = t.run();
+    assert!(!out.ok(), "{out}");
+    assert!(!out.stdout.contains("RAN"), "{out}");
+    assert!(
+        out.stderr.contains("UTS") || out.stderr.contains("uts"),
+        "unclear error: {out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_before
+    );
+}
