@@ -356,3 +356,28 @@ fn bind_mount_relative_source() {
         .check();
     assert_eq!(out.stdout.trim(), "relative-ok", "{out}");
 }
+
+/// berth (like crun) allows each linux.devices node in the device cgroup,
+/// even under a deny-all rule. runc 1.1 does not: the open fails with EPERM
+/// unless resources.devices allows it too, so this is held against berth only.
+#[test]
+fn linux_devices_allowed_by_device_cgroup() {
+    let Some(mut t) = common::setup("linux_devices_allowed_by_device_cgroup") else {
+        return;
+    };
+    if !common::runtime::RuntimeBin::get().is_berth() {
+        common::loud("SKIPPED: linux_devices_allowed_by_device_cgroup is berth's policy");
+        return;
+    }
+    if !std::path::Path::new("/dev/fuse").exists() {
+        common::loud("SKIPPED: linux_devices_allowed_by_device_cgroup needs /dev/fuse");
+        return;
+    }
+    t.config["linux"]["devices"] = json!([{
+        "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o666
+    }]);
+    t.config["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+    t.sh("if exec 3<>/dev/fuse; then echo open=ok; else echo open=failed; fi");
+    let out = t.run().check();
+    assert!(out.stdout.contains("open=ok"), "{out}");
+}
