@@ -95,7 +95,10 @@ fn invalid_container_ids_rejected() {
         let out = t.rt(&["create", "--bundle", &bundle, bad]);
         assert!(!out.ok(), "id {bad:?} accepted: {out}");
     }
-    assert!(!t.dir.path().join("escape").exists(), "state escaped --root");
+    assert!(
+        !t.dir.path().join("escape").exists(),
+        "state escaped --root"
+    );
     let out = t.rt(&["list", "-q"]).check();
     assert_eq!(out.stdout.trim(), "", "{out}");
 }
