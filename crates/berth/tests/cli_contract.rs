@@ -386,3 +386,110 @@ fn events_reports_oom() {
         "no oom event; exec: {out}\nevent types: {types:?}\nevents stderr:\n{err}"
     );
 }
+
+/// A relative --bundle resolves against the caller's cwd and the state
+/// records it absolute; without --bundle the bundle is the cwd.
+#[test]
+fn relative_and_default_bundle() {
+    let Some(mut t) = common::setup("relative_and_default_bundle") else {
+        return;
+    };
+    t.set_args(&["sleep", "1000"]);
+    t.write_config_for(&t.id);
+    let top = t.dir.path().to_path_buf();
+    t.rt_with(
+        &["create", "--bundle", "bundle", &t.id],
+        Call {
+            cwd: Some(&top),
+            ..Default::default()
+        },
+    )
+    .check();
+    let st = t.state();
+    assert!(
+        std::path::Path::new(&st.bundle).is_absolute(),
+        "{:?}",
+        st.raw
+    );
+    assert_eq!(
+        std::path::Path::new(&st.bundle).canonicalize().unwrap(),
+        t.bundle.canonicalize().unwrap()
+    );
+
+    let second = t.new_id();
+    t.write_config_for(&second);
+    let bundle = t.bundle.clone();
+    t.rt_with(
+        &["create", &second],
+        Call {
+            cwd: Some(&bundle),
+            ..Default::default()
+        },
+    )
+    .check();
+    let st2 = t.state_of(&second);
+    assert_eq!(
+        std::path::Path::new(&st2.bundle).canonicalize().unwrap(),
+        t.bundle.canonicalize().unwrap()
+    );
+}
+
+/// runc makes --pid-file absolute against the caller's cwd.
+#[test]
+#[ignore = "berth bug: a relative --pid-file is written relative to the bundle (create chdirs there first)"]
+fn relative_pid_file() {
+    let Some(mut t) = common::setup("relative_pid_file") else {
+        return;
+    };
+    t.set_args(&["sleep", "1000"]);
+    t.write_config_for(&t.id);
+    let top = t.dir.path().to_path_buf();
+    let bundle = t.bundle.display().to_string();
+    t.rt_with(
+        &[
+            "create",
+            "--bundle",
+            &bundle,
+            "--pid-file",
+            "rel.pid",
+            &t.id,
+        ],
+        Call {
+            cwd: Some(&top),
+            ..Default::default()
+        },
+    )
+    .check();
+    let st = t.state();
+    let pid = std::fs::read_to_string(top.join("rel.pid")).unwrap_or_default();
+    assert_eq!(
+        pid.trim(),
+        st.pid.to_string(),
+        "in the bundle instead: {}",
+        t.bundle.join("rel.pid").exists()
+    );
+}
+
+#[test]
+fn spec_rootless_has_user_namespace() {
+    let Some(t) = common::setup("spec_rootless_has_user_namespace") else {
+        return;
+    };
+    let dir = t.path("rootless-spec");
+    std::fs::create_dir(&dir).unwrap();
+    t.rt_with(
+        &["spec", "--rootless"],
+        Call {
+            cwd: Some(&dir),
+            ..Default::default()
+        },
+    )
+    .check();
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let ns = v["linux"]["namespaces"].as_array().unwrap();
+    assert!(ns.iter().any(|n| n["type"] == "user"), "{v}");
+    assert!(!ns.iter().any(|n| n["type"] == "network"), "{v}");
+    assert_eq!(v["linux"]["uidMappings"][0]["containerID"], 0, "{v}");
+    assert_eq!(v["linux"]["uidMappings"][0]["size"], 1, "{v}");
+}

@@ -228,3 +228,38 @@ fn exec_tty_foreground_under_pty() {
     assert!(tty.starts_with("/dev/pts/"), "tty says {tty:?}: {text:?}");
     assert_eq!(st.code(), Some(5), "{text:?}");
 }
+
+/// runc 1.1 resolves a relative --console-socket against the bundle (it
+/// enters the bundle before connecting), not the caller's cwd.
+#[test]
+fn relative_console_socket() {
+    let Some(mut t) = common::setup("relative_console_socket") else {
+        return;
+    };
+    t.config["process"]["terminal"] = json!(true);
+    t.sh("echo rel-sock-$((6*7)); sleep 1");
+    let sock = t.bundle.join("rel.sock");
+    let receiver = console::receive_console(&sock);
+    t.write_config_for(&t.id);
+    let bundle = t.bundle.display().to_string();
+    let top = t.dir.path().to_path_buf();
+    let out = t.rt_with(
+        &[
+            "create",
+            "--bundle",
+            &bundle,
+            "--console-socket",
+            "rel.sock",
+            &t.id,
+        ],
+        common::runtime::Call {
+            cwd: Some(&top),
+            ..Default::default()
+        },
+    );
+    assert!(out.ok(), "{out}");
+    let master = receiver.join().expect("thread").expect("pty master");
+    t.start().check();
+    let text = console::read_until(master, "rel-sock-42", Duration::from_secs(10));
+    assert!(text.contains("rel-sock-42"), "{text:?}");
+}
