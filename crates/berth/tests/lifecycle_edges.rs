@@ -228,3 +228,72 @@ fn run_keep_leaves_stopped_container() {
     t.rt(&["delete", &t.id]).check();
     assert!(host::cgroup_dirs(&t.id).is_empty());
 }
+
+/// Without its own pid namespace the init's death does not take its
+/// children along: delete must still kill every process of the container
+/// (runc signals the whole cgroup).
+#[test]
+fn delete_without_pid_namespace_kills_children() {
+    let Some(mut t) = common::setup("delete_without_pid_namespace_kills_children") else {
+        return;
+    };
+    t.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    let out_dir = t.share("/out");
+    t.sh("sleep 1000 & echo $! > /out/child; sleep 1000");
+    let st = t.start_detached();
+    assert!(host::wait_until(T10, || out_dir.join("child").exists()));
+    let child: i64 = std::fs::read_to_string(out_dir.join("child"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        host::pid_alive(child),
+        "background sleep {child} not running"
+    );
+    t.rt(&["kill", &t.id, "KILL"]).check();
+    t.wait_status(&t.id, "stopped", T10);
+    t.rt(&["delete", &t.id]).check();
+    let gone = host::wait_until(T10, || !host::pid_alive(child) && !host::pid_alive(st.pid));
+    if !gone && host::pid_alive(child) {
+        // Do not leak it past the test.
+        let _ = Command::new("kill")
+            .args(["-9", &child.to_string()])
+            .status();
+        panic!("child {child} survived delete of a container without a pid namespace");
+    }
+    assert!(gone);
+}
+
+/// A foreground `run` without a pid namespace cleans up the children its
+/// init left behind when it exits.
+#[test]
+fn run_without_pid_namespace_reaps_leftovers() {
+    let Some(mut t) = common::setup("run_without_pid_namespace_reaps_leftovers") else {
+        return;
+    };
+    t.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    let out_dir = t.share("/out");
+    t.sh("sleep 1000 >/dev/null 2>&1 & echo $! > /out/child; exit 0");
+    let out = t.run();
+    assert_eq!(out.code, Some(0), "{out}");
+    let child: i64 = std::fs::read_to_string(out_dir.join("child"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let gone = host::wait_until(T10, || !host::pid_alive(child));
+    if !gone {
+        let _ = Command::new("kill")
+            .args(["-9", &child.to_string()])
+            .status();
+    }
+    assert!(gone, "child {child} outlived `run`");
+    assert!(host::wait_until(T10, || host::cgroup_dirs(&t.id).is_empty()));
+}
