@@ -229,3 +229,36 @@ fn poststart_after_start_container() {
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines, ["startContainer", "poststart"], "log:\n{log}");
 }
+
+/// createContainer hooks run in the container's mount namespace (with
+/// runtime-namespace paths, before pivot_root); createRuntime hooks run in
+/// the runtime's.
+#[test]
+fn hook_namespaces() {
+    let Some(mut t) = common::setup("hook_namespaces") else {
+        return;
+    };
+    let dir = t.share("/hooks");
+    let d = dir.display().to_string();
+    let rec = |name: &str| {
+        json!([{"path": "/bin/sh",
+            "args": ["sh", "-c", format!("readlink /proc/self/ns/mnt > {d}/{name}")]}])
+    };
+    t.config["hooks"] = json!({
+        "createRuntime": rec("createRuntime"),
+        "createContainer": rec("createContainer"),
+    });
+    t.set_args(&["sleep", "1000"]);
+    t.create().check();
+    let st = t.state();
+    let init_ns = std::fs::read_link(format!("/proc/{}/ns/mnt", st.pid)).unwrap();
+    let own_ns = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let read = |n: &str| {
+        std::fs::read_to_string(dir.join(n))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read("createContainer"), init_ns.display().to_string());
+    assert_eq!(read("createRuntime"), own_ns.display().to_string());
+}

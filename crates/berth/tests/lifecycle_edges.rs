@@ -297,3 +297,19 @@ fn run_without_pid_namespace_reaps_leftovers() {
     assert!(gone, "child {child} outlived `run`");
     assert!(host::wait_until(T10, || host::cgroup_dirs(&t.id).is_empty()));
 }
+
+#[test]
+fn pause_resume_wrong_states_fail() {
+    let Some(mut t) = common::setup("pause_resume_wrong_states_fail") else {
+        return;
+    };
+    t.set_args(&["sleep", "1000"]);
+    t.start_detached();
+    let out = t.rt(&["resume", &t.id]);
+    assert!(!out.ok(), "resume of a running container: {out}");
+    t.rt(&["kill", &t.id, "KILL"]).check();
+    t.wait_status(&t.id, "stopped", T10);
+    let out = t.rt(&["pause", &t.id]);
+    assert!(!out.ok(), "pause of a stopped container: {out}");
+    assert_eq!(t.state().status, "stopped");
+}
