@@ -282,3 +282,21 @@ fn seccomp_kill_process_action() {
     let out = t.run().check();
     assert!(out.stdout.contains("rc=159"), "{out}");
 }
+
+#[test]
+fn invalid_rlimits_rejected() {
+    let Some(mut t) = common::setup("invalid_rlimits_rejected") else {
+        return;
+    };
+    t.sh("echo RAN");
+    for bad in [
+        json!([{"type": "RLIMIT_ITEST_BOGUS", "soft": 1, "hard": 1}]),
+        json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}]),
+    ] {
+        t.config["process"]["rlimits"] = bad.clone();
+        let id = t.new_id();
+        let out = t.run_id(&id);
+        assert!(!out.ok(), "{bad} accepted: {out}");
+        assert!(!out.stdout.contains("RAN"), "{out}");
+    }
+}
