@@ -95,13 +95,19 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// `run -d` the container inherits our stdio, and a pipe would keep us
 /// waiting for EOF until the container exits.
 pub fn invoke<S: AsRef<OsStr>>(root: &Path, scratch: &Path, args: &[S], call: Call<'_>) -> Out {
+    let mut all: Vec<&OsStr> = vec![OsStr::new("--root"), root.as_os_str()];
+    all.extend(args.iter().map(|a| a.as_ref()));
+    invoke_raw(scratch, &all, call)
+}
+
+/// Like [`invoke`] but passes `args` exactly as given (no `--root`), for
+/// tests of where global options may appear.
+pub fn invoke_raw<S: AsRef<OsStr>>(scratch: &Path, args: &[S], call: Call<'_>) -> Out {
     let rt = RuntimeBin::get();
     let mut cmd = Command::new(&rt.bin);
-    cmd.args(&rt.prefix).arg("--root").arg(root).args(args);
+    cmd.args(&rt.prefix).args(args);
     let mut shown: Vec<String> = vec![rt.bin.display().to_string()];
     shown.extend(rt.prefix.iter().cloned());
-    shown.push("--root".into());
-    shown.push(root.display().to_string());
     shown.extend(
         args.iter()
             .map(|a| a.as_ref().to_string_lossy().into_owned()),
