@@ -339,7 +339,6 @@ fn invalid_config_json_fails_clearly() {
 
 /// runc's `events` streams {"type":"oom"} when the cgroup OOM-kills.
 #[test]
-#[ignore = "berth bug: `events` only ever prints stats; OOM kills are never reported as oom events"]
 fn events_reports_oom() {
     let Some(mut t) = common::setup("events_reports_oom") else {
         return;
@@ -436,7 +435,6 @@ fn relative_and_default_bundle() {
 
 /// runc makes --pid-file absolute against the caller's cwd.
 #[test]
-#[ignore = "berth bug: a relative --pid-file is written relative to the bundle (create chdirs there first)"]
 fn relative_pid_file() {
     let Some(mut t) = common::setup("relative_pid_file") else {
         return;

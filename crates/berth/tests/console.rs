@@ -166,7 +166,6 @@ fn console_size_applied() {
 /// runc gives the pty slave to the process user (uid 1000 here), so a
 /// non-root process owns its terminal.
 #[test]
-#[ignore = "berth bug: the console pty slave is never chowned to process.user (stays root-owned)"]
 fn console_owned_by_process_user() {
     let Some(mut t) = common::setup("console_owned_by_process_user") else {
         return;

@@ -67,7 +67,6 @@ fn exec_user_and_additional_gids() {
 }
 
 #[test]
-#[ignore = "berth bug: exec --cap rejects every name (\"capability CAP_SYS_ADMIN: Matching variant not found\")"]
 fn exec_cap_adds_capability() {
     let Some(t) = running("exec_cap_adds_capability") else {
         return;

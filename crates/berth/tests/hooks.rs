@@ -209,7 +209,6 @@ fn failing_prestart_hook_leaves_nothing() {
 /// observable: both runc 1.1 and berth run poststart as soon as init is
 /// released, before startContainer has finished.
 #[test]
-#[ignore = "berth bug: start runs poststart hooks once init reads the exec fifo, before startContainer hooks and the exec"]
 fn poststart_after_start_container() {
     let Some(mut t) = common::setup("poststart_after_start_container") else {
         return;

@@ -52,7 +52,6 @@ fn personality_linux32() {
 }
 
 #[test]
-#[ignore = "berth bug: sysctls are written after readonlyPaths made /proc/sys read-only (EROFS)"]
 fn sysctl_in_namespaces() {
     let Some(mut t) = common::setup("sysctl_in_namespaces") else {
         return;

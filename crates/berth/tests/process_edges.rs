@@ -40,7 +40,6 @@ fn program_found_through_config_path() {
 
 /// runc creates a missing process.cwd (inside the rootfs) before starting.
 #[test]
-#[ignore = "berth bug: a process.cwd missing from the rootfs is not created; chdir fails with ENOENT"]
 fn missing_cwd_is_created() {
     let Some(mut t) = common::setup("missing_cwd_is_created") else {
         return;

@@ -313,7 +313,6 @@ fn linux_devices_default_mode() {
 }
 
 #[test]
-#[ignore = "berth bug: tmpcopyup mounts the staging tmpfs with MS_RDONLY, then the copy fails with EROFS"]
 fn tmpcopyup_read_only() {
     let Some(mut t) = common::setup("tmpcopyup_read_only") else {
         return;

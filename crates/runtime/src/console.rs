@@ -61,6 +61,17 @@ pub fn open_here(size: Option<(u16, u16)>) -> Result<Pty> {
     finish_open(master, size)
 }
 
+/// The terminal belongs to the user the process runs as, so it can set its modes.
+pub fn chown_to_user(slave: BorrowedFd<'_>, user: &oci_spec::runtime::User) -> Result<()> {
+    rustix::fs::fchown(
+        slave,
+        Some(rustix::fs::Uid::from_raw(user.uid())),
+        Some(rustix::fs::Gid::from_raw(user.gid())),
+    )
+    .map_err(std::io::Error::from)
+    .ctx(|| format!("giving the terminal to uid {}", user.uid()))
+}
+
 /// Makes the slave the controlling terminal and stdio of this (new session) process.
 pub fn become_console(slave: BorrowedFd<'_>) -> Result<()> {
     sys::setsid().ctx(|| "starting a session for the terminal".into())?;

@@ -19,6 +19,7 @@ use crate::spawn::{self, Request};
 use crate::state::{self, StateFile, Status};
 use crate::{cgroup, namespaces, sys};
 
+#[derive(Clone)]
 pub struct CreateOptions {
     pub root: PathBuf,
     pub id: String,
@@ -38,6 +39,12 @@ pub struct Created {
 
 pub fn create(opts: &CreateOptions) -> Result<Created> {
     state::validate_id(&opts.id)?;
+    // Relative to where the caller runs us, not to the bundle we chdir into below.
+    let cwd = std::env::current_dir().ctx(|| "reading the working directory".into())?;
+    let opts = &CreateOptions {
+        pid_file: opts.pid_file.as_ref().map(|p| cwd.join(p)),
+        ..opts.clone()
+    };
     let bundle =
         fs::canonicalize(&opts.bundle).ctx(|| format!("bundle {}", opts.bundle.display()))?;
     let spec = config::load(&bundle)?;

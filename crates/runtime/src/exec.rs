@@ -78,6 +78,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execd> {
                 .console_size()
                 .map(|b| (b.height() as u16, b.width() as u16));
             let pty = console::open_here(size)?;
+            console::chown_to_user(pty.slave.as_fd(), proc_.user())?;
             match &console_socket {
                 Some(sock) => console::send_master(sock.as_fd(), pty.master.as_fd())?,
                 None => chan

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -52,6 +53,7 @@ pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
                 .console_size()
                 .map(|b| (b.height() as u16, b.width() as u16));
             let p = console::open_in_root(&root, size)?;
+            console::chown_to_user(p.slave.as_fd(), proc_.user())?;
             console::bind_console(&root, p.slave.as_fd())?;
             pty = Some(p);
         }
@@ -90,7 +92,6 @@ pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
 
     if has_mnt {
         rootfs::enter(ctx.rootfs, ctx.no_pivot)?;
-        rootfs::finish(spec)?;
     } else {
         rustix::process::chroot(ctx.rootfs)
             .map_err(std::io::Error::from)
@@ -105,7 +106,12 @@ pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         sys::setdomainname(d).ctx(|| format!("setting domainname {d:?}"))?;
     }
+    // Before readonlyPaths: the default spec makes /proc/sys read-only.
     write_sysctls(spec)?;
+    if has_mnt {
+        rootfs::finish(spec)?;
+    }
+    create_cwd(proc_)?;
     process::set_rlimits(proc_)?;
     process::set_oom_score_adj(proc_)?;
     process::set_personality(spec.linux().as_ref().and_then(|l| l.personality().as_ref()))?;
@@ -129,7 +135,9 @@ pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
     .map_err(std::io::Error::from)
     .ctx(|| "checking access to the exec fifo".into())?;
     chan.send(&Msg::Ready).ctx(|| "reporting ready".into())?;
-    wait_for_start(&ctx.state_dir)?;
+    // Held (close-on-exec) until the exec: `start` waits for it to close before it
+    // runs poststart hooks, so those see the user's process running.
+    let _started = wait_for_start(&ctx.state_dir)?;
     drop(ctx.state_dir);
     hooks::run_all(Kind::StartContainer, spec.hooks().as_ref(), &state_json)?;
     let mut notify = ctx.seccomp_notify;
@@ -146,7 +154,7 @@ fn spec_joins(spec: &Spec, kind: LinuxNamespaceType) -> bool {
 }
 
 /// Blocks until `start` opens the fifo for reading, then tells it we are going.
-fn wait_for_start(state_dir: &OwnedFd) -> Result<()> {
+fn wait_for_start(state_dir: &OwnedFd) -> Result<std::fs::File> {
     let fifo = rustix::fs::openat(
         state_dir,
         crate::state::EXEC_FIFO,
@@ -156,7 +164,22 @@ fn wait_for_start(state_dir: &OwnedFd) -> Result<()> {
     .map_err(std::io::Error::from)
     .ctx(|| "opening the exec fifo".into())?;
     let mut f = std::fs::File::from(fifo);
-    f.write_all(b"0").ctx(|| "writing the exec fifo".into())
+    f.write_all(b"0").ctx(|| "writing the exec fifo".into())?;
+    Ok(f)
+}
+
+/// A working directory missing from the image is created (as runc does), as root and
+/// before pivoting away from nothing: we are already inside the new root here.
+fn create_cwd(p: &oci_spec::runtime::Process) -> Result<()> {
+    let cwd = p.cwd();
+    if cwd.as_os_str().is_empty() || cwd.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(cwd)
+        .ctx(|| format!("creating the working directory {}", cwd.display()))
 }
 
 fn write_sysctls(spec: &Spec) -> Result<()> {

@@ -112,6 +112,7 @@ impl Container {
             }
         }
         let _ = fs::remove_file(&fifo_path);
+        self.wait_exec(&fifo)?;
         // A poststart hook failure is reported but does not undo the start (spec).
         if let Err(e) = hooks::run_all(
             Kind::Poststart,
@@ -119,6 +120,32 @@ impl Container {
             &self.hook_state(Status::Running),
         ) {
             eprintln!("berth-runtime: warning: {e}");
+        }
+        Ok(())
+    }
+
+    /// Init keeps its end of the fifo open (close-on-exec) until it has run the
+    /// startContainer hooks and exec'd: end-of-file means the user's process runs, or
+    /// that init failed on the way (then it is gone).
+    fn wait_exec(&self, fifo: &rustix::fd::OwnedFd) -> Result<()> {
+        loop {
+            let mut fds = [PollFd::new(fifo, PollFlags::IN)];
+            match poll(&mut fds, None) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(std::io::Error::from(e)).ctx(|| "waiting for the exec".into()),
+            }
+            let mut b = [0u8; 64];
+            match rustix::io::read(fifo.as_fd(), &mut b) {
+                Ok(0) => break,
+                Ok(_) | Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(std::io::Error::from(e)).ctx(|| "reading the exec fifo".into()),
+            }
+        }
+        if !self.state.init_alive() {
+            return Err(RuntimeError::Init(format!(
+                "container \"{}\" failed to start its process (its error went to the container's stderr)",
+                self.state.id
+            )));
         }
         Ok(())
     }

@@ -187,9 +187,13 @@ fn tmpfs_copyup(
 ) -> std::io::Result<()> {
     let staging = tempdir_in_run()?;
     let result = (|| {
-        sys::mount(Some(source), &staging, Some("tmpfs"), flags, Some(data))?;
+        // Writable while it is filled; `ro` is applied once the copy is in.
+        sys::mount(Some(source), &staging, Some("tmpfs"), flags & !libc::MS_RDONLY, Some(data))?;
         let from = root.resolve(dest).map_err(std::io::Error::other)?;
         copy_tree(&proc_fd_path(from.as_fd()), &staging)?;
+        if flags & libc::MS_RDONLY != 0 {
+            sys::mount(None, &staging, None, libc::MS_REMOUNT | flags, Some(data))?;
+        }
         let target = root.resolve(dest).map_err(std::io::Error::other)?;
         sys::mount(
             Some(&staging),
