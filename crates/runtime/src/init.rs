@@ -154,7 +154,17 @@ fn spec_joins(spec: &Spec, kind: LinuxNamespaceType) -> bool {
 }
 
 /// Blocks until `start` opens the fifo for reading, then tells it we are going.
-fn wait_for_start(state_dir: &OwnedFd) -> Result<std::fs::File> {
+/// Init's end of the exec fifo after `start`. Dropped only when init fails between
+/// `start` and exec (on success exec closes it), and then tells `start` so.
+struct Started(std::fs::File);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.write_all(b"E");
+    }
+}
+
+fn wait_for_start(state_dir: &OwnedFd) -> Result<Started> {
     let fifo = rustix::fs::openat(
         state_dir,
         crate::state::EXEC_FIFO,
@@ -165,7 +175,7 @@ fn wait_for_start(state_dir: &OwnedFd) -> Result<std::fs::File> {
     .ctx(|| "opening the exec fifo".into())?;
     let mut f = std::fs::File::from(fifo);
     f.write_all(b"0").ctx(|| "writing the exec fifo".into())?;
-    Ok(f)
+    Ok(Started(f))
 }
 
 /// A working directory missing from the image is created (as runc does), as root and

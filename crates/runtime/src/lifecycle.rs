@@ -128,6 +128,7 @@ impl Container {
     /// startContainer hooks and exec'd: end-of-file means the user's process runs, or
     /// that init failed on the way (then it is gone).
     fn wait_exec(&self, fifo: &rustix::fd::OwnedFd) -> Result<()> {
+        let mut failed = false;
         loop {
             let mut fds = [PollFd::new(fifo, PollFlags::IN)];
             match poll(&mut fds, None) {
@@ -137,11 +138,12 @@ impl Container {
             let mut b = [0u8; 64];
             match rustix::io::read(fifo.as_fd(), &mut b) {
                 Ok(0) => break,
-                Ok(_) | Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
+                Ok(n) => failed |= b[..n].contains(&b'E'),
+                Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(std::io::Error::from(e)).ctx(|| "reading the exec fifo".into()),
             }
         }
-        if !self.state.init_alive() {
+        if failed {
             return Err(RuntimeError::Init(format!(
                 "container \"{}\" failed to start its process (its error went to the container's stderr)",
                 self.state.id
