@@ -108,10 +108,11 @@ pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
     }
     // Before readonlyPaths: the default spec makes /proc/sys read-only.
     write_sysctls(spec)?;
+    // Also before the root may become read-only.
+    create_cwd(proc_)?;
     if has_mnt {
         rootfs::finish(spec)?;
     }
-    create_cwd(proc_)?;
     process::set_rlimits(proc_)?;
     process::set_oom_score_adj(proc_)?;
     process::set_personality(spec.linux().as_ref().and_then(|l| l.personality().as_ref()))?;
