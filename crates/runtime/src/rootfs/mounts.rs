@@ -63,7 +63,7 @@ pub fn mount_one(ctx: &MountCtx<'_>, m: &Mount) -> Result<()> {
     let target_path = proc_fd_path(target.as_fd());
     let flags = opts.flags & !libc::MS_REMOUNT;
     let result = if opts.tmpcopyup && typ == "tmpfs" {
-        tmpfs_copyup(ctx.root, dest, &source, flags, &data)
+        tmpfs_copyup(ctx.root, dest, flags, &opts.data)
     } else {
         sys::mount(Some(&source), &target_path, Some(typ), flags, Some(&data))
     };
@@ -177,43 +177,27 @@ fn apply_propagation_and_attrs(root: &Root, dest: &Path, opts: &MountOptions) ->
     Ok(())
 }
 
-/// `tmpcopyup`: the tmpfs starts with a copy of what the image had at that path.
-fn tmpfs_copyup(
-    root: &Root,
-    dest: &Path,
-    source: &Path,
-    flags: libc::c_ulong,
-    data: &str,
-) -> std::io::Result<()> {
-    let staging = tempdir_in_run()?;
-    let result = (|| {
-        // Writable while it is filled; `ro` is applied once the copy is in.
-        sys::mount(Some(source), &staging, Some("tmpfs"), flags & !libc::MS_RDONLY, Some(data))?;
-        let from = root.resolve(dest).map_err(std::io::Error::other)?;
-        copy_tree(&proc_fd_path(from.as_fd()), &staging)?;
-        if flags & libc::MS_RDONLY != 0 {
-            sys::mount(None, &staging, None, libc::MS_REMOUNT | flags, Some(data))?;
+/// `tmpcopyup`: the tmpfs starts with a copy of what the image had at that path. It is
+/// built detached (new mount API), filled, made read-only if asked, then attached.
+fn tmpfs_copyup(root: &Root, dest: &Path, flags: libc::c_ulong, data: &[String]) -> std::io::Result<()> {
+    let mut attrs = 0;
+    for (ms, attr) in [
+        (libc::MS_NOSUID, sys::MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, sys::MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, sys::MOUNT_ATTR_NOEXEC),
+    ] {
+        if flags & ms != 0 {
+            attrs |= attr;
         }
-        let target = root.resolve(dest).map_err(std::io::Error::other)?;
-        sys::mount(
-            Some(&staging),
-            &proc_fd_path(target.as_fd()),
-            None,
-            libc::MS_MOVE,
-            None,
-        )
-    })();
-    if result.is_err() {
-        let _ = sys::umount2(&staging, libc::MNT_DETACH);
     }
-    let _ = std::fs::remove_dir(&staging);
-    result
-}
-
-fn tempdir_in_run() -> std::io::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("berth-copyup-{}", sys::getpid()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+    let mnt = sys::detached_tmpfs(data, attrs)?;
+    let from = root.resolve(dest).map_err(std::io::Error::other)?;
+    copy_tree(&proc_fd_path(from.as_fd()), &proc_fd_path(mnt.as_fd()))?;
+    if flags & libc::MS_RDONLY != 0 {
+        sys::mount_setattr_fd(mnt.as_fd(), sys::MOUNT_ATTR_RDONLY)?;
+    }
+    let target = root.resolve(dest).map_err(std::io::Error::other)?;
+    sys::move_mount_to(mnt.as_fd(), &proc_fd_path(target.as_fd()))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
