@@ -692,20 +692,22 @@ pub fn mount_setattr_fd(fd: BorrowedFd<'_>, set: u64) -> io::Result<()> {
     .map(drop)
 }
 
-/// Attaches a detached mount onto `target`.
-pub fn move_mount_to(mnt: BorrowedFd<'_>, target: &Path) -> io::Result<()> {
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
-    let t = cstr(target)?;
+/// Attaches a detached mount onto the directory `target` (an O_PATH fd resolved
+/// inside the rootfs, so nothing is looked up by name again).
+pub fn move_mount_to(mnt: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
     let empty = c"";
-    // SAFETY: mnt is a valid mount fd; both paths are valid C strings.
+    // SAFETY: both fds are valid; the paths are empty C strings used with the
+    // EMPTY_PATH flags.
     check_long(unsafe {
         libc::syscall(
             libc::SYS_move_mount,
             mnt.as_raw_fd(),
             empty.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
+            target.as_raw_fd(),
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )
     })
     .map(drop)

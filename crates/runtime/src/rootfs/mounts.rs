@@ -197,7 +197,7 @@ fn tmpfs_copyup(root: &Root, dest: &Path, flags: libc::c_ulong, data: &[String])
         sys::mount_setattr_fd(mnt.as_fd(), sys::MOUNT_ATTR_RDONLY)?;
     }
     let target = root.resolve(dest).map_err(std::io::Error::other)?;
-    sys::move_mount_to(mnt.as_fd(), &proc_fd_path(target.as_fd()))
+    sys::move_mount_to(mnt.as_fd(), target.as_fd())
 }
 
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
