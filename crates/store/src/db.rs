@@ -1,5 +1,5 @@
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -27,9 +27,7 @@ impl Db {
             .map_err(|e| set("busy_timeout", e))?;
         // WAL lets readers proceed while one process writes, which is what
         // many concurrent `berth` commands need.
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(|e| set("journal_mode", e))?;
+        let mode = enable_wal(&conn).map_err(|e| set("journal_mode", e))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::db(
                 path,
@@ -99,6 +97,32 @@ impl Db {
     /// The newest schema version this build knows.
     pub fn latest_schema_version() -> u32 {
         migrations::latest()
+    }
+}
+
+/// Switches to WAL, retrying while another process holds a lock.
+///
+/// The mode change needs an exclusive lock and SQLite reports SQLITE_BUSY for
+/// it without calling the busy handler, so the busy timeout does not cover
+/// it: seen when many processes open a brand-new store at once. The mode is
+/// persistent, so once any process has switched, the others read "wal"
+/// without needing the lock.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            r => return r,
+        }
     }
 }
 
