@@ -18,16 +18,28 @@ pub(crate) const DB_FILE: &str = "berth.db";
 /// `/var/lib/berth` for root; `$XDG_DATA_HOME/berth` (default
 /// `~/.local/share/berth`) for everyone else, like Podman.
 pub fn default_root() -> PathBuf {
-    if rustix::process::geteuid().is_root() {
+    root_for(
+        rustix::process::geteuid().is_root(),
+        std::env::var_os("XDG_DATA_HOME"),
+        home_dir,
+    )
+}
+
+fn root_for(
+    is_root: bool,
+    xdg_data_home: Option<OsString>,
+    home: impl FnOnce() -> PathBuf,
+) -> PathBuf {
+    if is_root {
         return PathBuf::from("/var/lib/berth");
     }
     // The XDG spec says relative values are invalid and must be ignored.
-    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from) {
+    if let Some(xdg) = xdg_data_home.map(PathBuf::from) {
         if xdg.is_absolute() {
             return xdg.join("berth");
         }
     }
-    home_dir().join(".local/share/berth")
+    home().join(".local/share/berth")
 }
 
 fn home_dir() -> PathBuf {
@@ -100,5 +112,17 @@ mod tests {
         let r = default_root();
         assert!(r.is_absolute(), "{}", r.display());
         assert!(r.ends_with("berth"));
+    }
+
+    #[test]
+    fn rootless_root_follows_xdg_then_home() {
+        let home = || PathBuf::from("/home/u");
+        let xdg = |s: &str| Some(OsString::from(s));
+        assert_eq!(root_for(true, xdg("/d"), home), Path::new("/var/lib/berth"));
+        assert_eq!(root_for(false, xdg("/d"), home), Path::new("/d/berth"));
+        let fallback = Path::new("/home/u/.local/share/berth");
+        assert_eq!(root_for(false, xdg("rel"), home), fallback);
+        assert_eq!(root_for(false, xdg(""), home), fallback);
+        assert_eq!(root_for(false, None, home), fallback);
     }
 }
