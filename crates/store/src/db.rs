@@ -22,18 +22,21 @@ impl Db {
     pub fn open(path: &Path) -> Result<Db, StoreError> {
         let conn = Connection::open(path).map_err(|e| StoreError::db(path, "open", e))?;
         let set = |what: &str, e| StoreError::db(path, format!("set {what}"), e);
-        // First, so that even switching the journal mode waits for others.
+        // First, so every later statement waits for other processes' locks
+        // instead of failing.
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| set("busy_timeout", e))?;
+        // Before changing anything: a newer berth's database is not ours to
+        // touch, not even its journal mode.
+        migrations::refuse_newer(&conn, path)?;
         // WAL lets readers proceed while one process writes, which is what
         // many concurrent `berth` commands need.
         let mode = enable_wal(&conn).map_err(|e| set("journal_mode", e))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::db(
-                path,
-                format!("enable WAL journal (filesystem gave {mode:?}; the state root needs a local filesystem)"),
-                rusqlite::Error::InvalidQuery,
-            ));
+            return Err(StoreError::WalUnavailable {
+                path: path.to_owned(),
+                mode,
+            });
         }
         // NORMAL in WAL mode never corrupts the database; a power loss can
         // only drop the last commits. That is safe here because blobs are
@@ -186,6 +189,11 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, 999, "a refused DB must not be touched");
+        let mode: String = Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete", "a refused DB must keep its journal mode");
     }
 
     #[test]

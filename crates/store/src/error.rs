@@ -55,6 +55,9 @@ pub enum StoreError {
         found: u32,
         supported: u32,
     },
+
+    #[error("database {path} cannot use the WAL journal (SQLite kept {mode:?}); put the berth root on a local filesystem (not NFS or similar)")]
+    WalUnavailable { path: PathBuf, mode: String },
 }
 
 impl StoreError {

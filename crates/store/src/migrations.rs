@@ -81,6 +81,11 @@ fn check_not_newer(path: &Path, found: u32) -> Result<(), StoreError> {
     Ok(())
 }
 
+pub(crate) fn refuse_newer(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let found = user_version(conn).map_err(|e| StoreError::db(path, "read schema version", e))?;
+    check_not_newer(path, found)
+}
+
 pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let current = user_version(conn).map_err(|e| StoreError::db(path, "read schema version", e))?;
     check_not_newer(path, current)?;
