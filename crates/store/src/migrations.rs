@@ -1,0 +1,124 @@
+//! Schema migrations, recorded in `PRAGMA user_version`.
+//!
+//! Each migration runs in its own `BEGIN IMMEDIATE` transaction together with
+//! the `user_version` bump, and re-reads the version once it holds the write
+//! lock: when many `berth` processes open a fresh store at once, exactly one
+//! applies each step and the others see it done.
+
+use std::path::Path;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::error::StoreError;
+
+/// Append-only: never edit a released entry, add a new version instead.
+pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(1, V1)];
+
+const V1: &str = "
+CREATE TABLE layers (
+    chain_id TEXT PRIMARY KEY,
+    diff_id  TEXT NOT NULL,
+    parent   TEXT REFERENCES layers(chain_id),
+    dir      TEXT NOT NULL UNIQUE,
+    size     INTEGER NOT NULL,
+    created  TEXT NOT NULL
+);
+CREATE TABLE images (
+    id              TEXT PRIMARY KEY,
+    config_digest   TEXT NOT NULL,
+    manifest_digest TEXT,
+    created         TEXT,
+    added           TEXT NOT NULL,
+    size            INTEGER NOT NULL,
+    os              TEXT,
+    architecture    TEXT
+);
+CREATE TABLE image_layers (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    chain_id TEXT NOT NULL REFERENCES layers(chain_id),
+    PRIMARY KEY (image_id, position)
+);
+CREATE TABLE tags (
+    name     TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+CREATE TABLE repo_digests (
+    repo     TEXT NOT NULL,
+    digest   TEXT NOT NULL,
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY (repo, digest)
+);
+CREATE TABLE image_parents (
+    image_id  TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    parent_id TEXT NOT NULL
+);
+CREATE INDEX image_layers_chain ON image_layers(chain_id);
+-- Without an index on a foreign key's child column, every delete of the
+-- parent row (image rm, layer GC) scans the whole child table.
+CREATE INDEX layers_parent ON layers(parent);
+CREATE INDEX tags_image ON tags(image_id);
+CREATE INDEX repo_digests_image ON repo_digests(image_id);
+CREATE INDEX image_parents_parent ON image_parents(parent_id);
+";
+
+pub(crate) fn latest() -> u32 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}
+
+fn check_not_newer(path: &Path, found: u32) -> Result<(), StoreError> {
+    if found > latest() {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found,
+            supported: latest(),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn refuse_newer(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let found = user_version(conn).map_err(|e| StoreError::db(path, "read schema version", e))?;
+    check_not_newer(path, found)
+}
+
+pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let current = user_version(conn).map_err(|e| StoreError::db(path, "read schema version", e))?;
+    check_not_newer(path, current)?;
+    for &(version, sql) in MIGRATIONS {
+        if version <= current {
+            continue;
+        }
+        let ctx = |what: &str| format!("migration to schema version {version}: {what}");
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::db(path, ctx("begin"), e))?;
+        let now = user_version(&tx).map_err(|e| StoreError::db(path, ctx("read version"), e))?;
+        check_not_newer(path, now)?;
+        if now >= version {
+            continue;
+        }
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::db(path, ctx("apply"), e))?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(|e| StoreError::db(path, ctx("record version"), e))?;
+        tx.commit()
+            .map_err(|e| StoreError::db(path, ctx("commit"), e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_strictly_increasing_from_one() {
+        for (i, (v, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*v as usize, i + 1);
+        }
+    }
+}
