@@ -137,7 +137,7 @@ mod tests {
     fn fresh_db_is_at_v1_with_wal_and_foreign_keys() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("berth.db")).unwrap();
-        assert_eq!(db.schema_version().unwrap(), 1);
+        assert_eq!(db.schema_version().unwrap(), Db::latest_schema_version());
         let mode: String = db
             .conn()
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
@@ -165,7 +165,7 @@ mod tests {
         .unwrap();
         drop(db);
         let db = Db::open(&path).unwrap();
-        assert_eq!(db.schema_version().unwrap(), 1);
+        assert_eq!(db.schema_version().unwrap(), Db::latest_schema_version());
         let n: i64 = db
             .conn()
             .query_row("SELECT count(*) FROM images", [], |r| r.get(0))

@@ -12,7 +12,11 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Append-only: never edit a released entry, add a new version instead.
-pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(1, V1)];
+pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2)];
+
+/// v2: the length of a layer's uncompressed tar, so `save` can write its tar header
+/// without rebuilding the layer twice.
+const V2: &str = "ALTER TABLE layers ADD COLUMN tar_size INTEGER;";
 
 const V1: &str = "
 CREATE TABLE layers (

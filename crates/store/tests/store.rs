@@ -20,7 +20,7 @@ fn open_creates_private_layout_and_is_idempotent() {
         assert_eq!(mode & 0o777, 0o700, "{sub}: {mode:o}");
     }
     assert!(root.join("berth.db").is_file());
-    assert_eq!(store.db().schema_version().unwrap(), 1);
+    assert_eq!(store.db().schema_version().unwrap(), berth_store::Db::latest_schema_version());
 
     let d = store.blobs().put(b"config").unwrap();
     assert_eq!(
@@ -40,7 +40,7 @@ fn open_creates_private_layout_and_is_idempotent() {
     drop(store);
 
     let store = Store::open(&root).unwrap();
-    assert_eq!(store.db().schema_version().unwrap(), 1);
+    assert_eq!(store.db().schema_version().unwrap(), berth_store::Db::latest_schema_version());
     assert_eq!(store.blobs().read(&d).unwrap(), b"config");
     let id: String = store
         .db()
@@ -63,11 +63,7 @@ fn store_refuses_db_from_newer_berth() {
         .expect("newer schema accepted");
     assert!(matches!(
         err,
-        StoreError::SchemaTooNew {
-            found: 999,
-            supported: 1,
-            ..
-        }
+        StoreError::SchemaTooNew { found: 999, supported, .. } if supported == berth_store::Db::latest_schema_version()
     ));
     let msg = err.to_string();
     assert!(msg.contains("created by a newer berth"), "{msg}");
