@@ -40,12 +40,15 @@ pub fn resolve_program(p: &Process) -> Result<Program> {
 fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
         let p = Path::new(arg0);
-        return if p.exists() {
-            Ok(p.to_path_buf())
-        } else {
+        return if !p.exists() {
             Err(RuntimeError::Config(format!(
                 "exec: {arg0:?}: no such file or directory in the container"
             )))
+        } else if !p.is_file() || !sys::access_exec(p) {
+            // Managers map "permission denied" to exit status 126, as for runc.
+            Err(RuntimeError::Config(format!("exec: {arg0:?}: permission denied")))
+        } else {
+            Ok(p.to_path_buf())
         };
     }
     let search = env

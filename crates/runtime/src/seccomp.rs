@@ -1065,3 +1065,10 @@ mod tests {
         assert_eq!(libc::WEXITSTATUS(status), libc::EXDEV);
     }
 }
+
+/// The linked libseccomp's version (0.0.0 if it cannot be read).
+pub fn library_version() -> (u32, u32, u32) {
+    libseccomp::ScmpVersion::current()
+        .map(|v| (v.major, v.minor, v.micro))
+        .unwrap_or((0, 0, 0))
+}

@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
-    version,
+    disable_version_flag = true,
     about = "berth's OCI runtime: run containers from OCI bundles (runc-compatible)",
     long_about = "berth's OCI runtime (runtime-spec 1.2, Linux), with runc's command-line contract.\n\n\
 Typical use:\n  berth runtime spec                 # write a config.json into the current directory\n  \
@@ -27,6 +27,9 @@ berth runtime create --bundle B ID && berth runtime start ID\n\n\
 Containers are tracked under --root (default /run/berth/runtime)."
 )]
 pub struct RuntimeCli {
+    /// Print the version (runc's format: runtime, spec and libseccomp versions).
+    #[arg(short = 'v', long, global = true)]
+    version: bool,
     /// Directory for container state (runc's --root).
     #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -50,7 +53,7 @@ pub struct RuntimeCli {
     #[arg(long, global = true, hide = true)]
     criu: Option<String>,
     #[command(subcommand)]
-    command: Verb,
+    command: Option<Verb>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -122,7 +125,17 @@ pub fn main(bin: &str, args: Vec<OsString>) -> ExitCode {
             root: cli.root.clone().unwrap_or_else(berth_runtime::default_root),
             rootless: cli.rootless.as_deref() == Some("true"),
         };
-        dispatch(cli.command, &globals)
+        if cli.version {
+            let (maj, min, mic) = libseccomp_version();
+            println!("berth-runtime version {}", env!("CARGO_PKG_VERSION"));
+            println!("spec: {}", berth_runtime::OCI_VERSION);
+            println!("libseccomp: {maj}.{min}.{mic}");
+            return Ok(0);
+        }
+        let Some(verb) = cli.command else {
+            anyhow::bail!("no command given: see `--help`");
+        };
+        dispatch(verb, &globals)
     })();
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -151,4 +164,8 @@ fn dispatch(verb: Verb, g: &Globals) -> anyhow::Result<i32> {
         Verb::Features => inspect::features(),
         Verb::Events(a) => inspect::events(a, g),
     }
+}
+
+fn libseccomp_version() -> (u32, u32, u32) {
+    berth_runtime::seccomp::library_version()
 }

@@ -75,13 +75,31 @@ pub fn create_defaults(root: &Root, in_userns: bool, extra: &[LinuxDevice]) -> R
             None,
         )?;
     }
+    create_configured(root, in_userns, extra)?;
+    // /dev/ptmx must be the devpts instance's ptmx, even where a config (privileged
+    // containers list every host device) asked for a 5:2 node.
+    remove_if_not_symlink(root, "ptmx")?;
     for (target, link) in SYMLINKS {
         root.symlink(Path::new(target), Path::new(link))?;
     }
     if Path::new("/proc/kcore").exists() {
         root.symlink(Path::new("/proc/kcore"), Path::new("/dev/core"))?;
     }
-    create_configured(root, in_userns, extra)
+    Ok(())
+}
+
+fn remove_if_not_symlink(root: &Root, name: &str) -> Result<()> {
+    let Ok(dev) = root.resolve(Path::new("/dev")) else {
+        return Ok(());
+    };
+    match rustix::fs::statat(&dev, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Symlink => {
+            rustix::fs::unlinkat(&dev, name, rustix::fs::AtFlags::empty())
+                .map_err(std::io::Error::from)
+                .ctx(|| format!("replacing /dev/{name}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 pub fn create_configured(root: &Root, in_userns: bool, devices: &[LinuxDevice]) -> Result<()> {
@@ -105,6 +123,11 @@ pub fn create_configured(root: &Root, in_userns: bool, devices: &[LinuxDevice]) 
         }
         let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
         let owner = Some((d.uid().unwrap_or(0), d.gid().unwrap_or(0)));
+        // Nodes that already exist (a default one, or /dev bound from the host) are
+        // kept, as runc does.
+        if root.resolve_nofollow(d.path()).is_ok() {
+            continue;
+        }
         make_node(
             root,
             d.path(),
