@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# Interop test: Podman driving berth-runtime as its OCI runtime (drop-in for runc).
+#
+# Usage: tests/interop/podman.sh [berth|runc]
+#   berth (default): berth-runtime -> $BERTH_BIN (default <repo>/target/release/berth)
+#   runc           : the same checks against /usr/sbin/runc, for comparison
+#
+# Every runtime invocation goes through a wrapper that logs its argv and exit
+# status (plus the tail of the runtime's --log file on failure) to
+# $WORK/runtime.log; the log is printed at the end when a check failed.
+# Set INTEROP_KEEP=1 to keep the temp dir.
+# Prints "INTEROP <name> PASS|FAIL <detail>" per check; exits 0 iff all pass.
+set -euo pipefail
+
+KIND=${1:-berth}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BERTH_BIN=${BERTH_BIN:-$REPO/target/release/berth}
+IMG=localhost/busybox:latest
+
+die() { echo "interop/podman: $*" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "must run as root"
+
+install_pkgs() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q "${missing[@]}" </dev/null >/dev/null 2>&1 ||
+		{ apt-get update -q </dev/null >/dev/null 2>&1 &&
+			apt-get install -y -q "${missing[@]}" </dev/null >/dev/null; }
+}
+install_pkgs podman conmon busybox-static uidmap runc bsdutils
+
+case "$KIND" in
+berth)
+	[ -x "$BERTH_BIN" ] || die "no berth binary at $BERTH_BIN (cargo build --release -p berth)"
+	;;
+runc) command -v runc >/dev/null || die "runc not installed" ;;
+*) die "usage: $0 [berth|runc]" ;;
+esac
+
+WORK=$(mktemp -d /tmp/berth-interop-podman.XXXXXX)
+RTLOG=$WORK/runtime.log
+: >"$RTLOG"
+PASSED=0
+FAILED=0
+FAILS=()
+
+# shellcheck disable=SC2317 # invoked via trap
+cleanup() {
+	local rc=$? m
+	set +e
+	if [ -d "$WORK/root" ]; then
+		timeout 60 podman --root "$WORK/root" --runroot "$WORK/runroot" --storage-driver vfs \
+			--cgroup-manager cgroupfs --events-backend file rm -af -t 0 >/dev/null 2>&1
+		# conmon of a container that podman could not remove: kill it by pid
+		for m in "$WORK"/runroot/vfs-containers/*/userdata/conmon.pid; do
+			[ -f "$m" ] && kill -9 "$(cat "$m")" 2>/dev/null
+		done
+	fi
+	# unmount anything left below $WORK (shm mounts, rootfs), deepest first
+	awk -v w="$WORK" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r |
+		while read -r m; do umount -l "$m" 2>/dev/null; done
+	if [ "${INTEROP_KEEP:-0}" = 1 ]; then
+		echo "interop/podman: kept $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- runtime under test, behind a logging wrapper -----------------------------
+mkdir -p "$WORK/bin"
+if [ "$KIND" = berth ]; then
+	ln -s "$BERTH_BIN" "$WORK/bin/berth-runtime"
+	TARGET=$WORK/bin/berth-runtime
+else
+	TARGET=$(command -v runc)
+fi
+WRAP=$WORK/bin/$KIND-logged
+cat >"$WRAP" <<EOF
+#!/bin/sh
+# log argv, run the runtime (argv[0] preserved) with a private --root,
+# log status and the --log tail on failure
+LOG='$RTLOG'
+case " \$* " in *" --root "*|*" --root="*) ;; *) set -- --root '$WORK/rtstate' "\$@" ;; esac
+logf=; prev=
+for a in "\$@"; do
+	case "\$prev" in --log) logf=\$a ;; esac
+	case "\$a" in --log=*) logf=\${a#--log=} ;; esac
+	prev=\$a
+done
+{ printf '%s -> ' "\$(date -u +%T.%N)"; printf ' %s' "\$@"; printf '\n'; } >>"\$LOG"
+'$TARGET' "\$@"
+rc=\$?
+{
+	printf '%s <- rc=%s:' "\$(date -u +%T.%N)" "\$rc"; printf ' %s' "\$@"; printf '\n'
+	if [ "\$rc" != 0 ] && [ -n "\$logf" ] && [ -f "\$logf" ]; then
+		tail -n 20 "\$logf" | sed 's/^/    log: /'
+	fi
+} >>"\$LOG"
+exit \$rc
+EOF
+chmod +x "$WRAP"
+# pm: podman with private root/runroot (a script, so timeout/script can run it)
+cat >"$WORK/bin/pm" <<EOF
+#!/bin/sh
+exec podman --root '$WORK/root' --runroot '$WORK/runroot' --storage-driver vfs \\
+	--cgroup-manager cgroupfs --events-backend file "\$@"
+EOF
+chmod +x "$WORK/bin/pm"
+export PATH="$WORK/bin:$PATH"
+
+# --- private podman configuration ---------------------------------------------
+mkdir -p "$WORK/tmp" "$WORK/cni" "$WORK/root" "$WORK/runroot"
+cat >"$WORK/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+netns = "none"
+log_driver = "k8s-file"
+
+[engine]
+runtime = "$KIND"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$WORK/events.log"
+tmp_dir = "$WORK/tmp"
+lock_type = "file"
+
+[engine.runtimes]
+$KIND = ["$WRAP"]
+
+[network]
+network_backend = "cni"
+network_config_dir = "$WORK/cni"
+EOF
+cat >"$WORK/storage.conf" <<EOF
+[storage]
+driver = "vfs"
+graphroot = "$WORK/root"
+runroot = "$WORK/runroot"
+EOF
+export CONTAINERS_CONF=$WORK/containers.conf
+export CONTAINERS_STORAGE_CONF=$WORK/storage.conf
+
+# --- busybox image without a registry -----------------------------------------
+mk_rootfs() {
+	local r=$1 p
+	mkdir -p "$r"/bin "$r"/sbin "$r"/usr/bin "$r"/usr/sbin "$r"/etc "$r"/proc "$r"/sys \
+		"$r"/dev "$r"/tmp "$r"/root "$r"/home
+	chmod 1777 "$r/tmp"
+	cp /bin/busybox "$r/bin/busybox"
+	while read -r p; do
+		[ -e "$r/$p" ] || [ -L "$r/$p" ] || ln -s /bin/busybox "$r/$p"
+	done < <(/bin/busybox --list-full)
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/sh\n' >"$r/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
+}
+mk_rootfs "$WORK/rootfs"
+tar -C "$WORK/rootfs" -c . | pm import --change 'CMD ["sh"]' - "$IMG" >/dev/null
+
+# --- check helpers ------------------------------------------------------------
+pass() {
+	echo "INTEROP $1 PASS ${2:-}"
+	PASSED=$((PASSED + 1))
+}
+fail() {
+	echo "INTEROP $1 FAIL ${2:-}"
+	FAILED=$((FAILED + 1))
+	FAILS+=("$1")
+}
+# run CMD..., capture combined output in $OUT and status in $RC (never aborts)
+OUT=
+RC=0
+capture() {
+	local f=$WORK/out
+	RC=0
+	timeout 120 "$@" >"$f" 2>&1 </dev/null || RC=$?
+	OUT=$(tr -d '\r' <"$f")
+}
+oneline() { printf '%s' "$1" | tr '\n' ' ' | cut -c1-300; }
+# expect NAME WANT CMD...: pass if exit 0 and output (trimmed) == WANT
+expect_out() {
+	local name=$1 want=$2
+	shift 2
+	capture "$@"
+	if [ "$RC" = 0 ] && [ "$OUT" = "$want" ]; then
+		pass "$name" "$(oneline "$OUT")"
+	else
+		fail "$name" "rc=$RC out=$(oneline "$OUT")"
+	fi
+}
+mark() { echo "==== check $1" >>"$RTLOG"; }
+
+# --- checks -------------------------------------------------------------------
+mark info
+expect_out info "$KIND" pm info --format '{{.Host.OCIRuntime.Name}}'
+
+mark run-echo
+expect_out run-echo hi pm run --rm --network none "$IMG" echo hi
+
+mark exit-code
+capture pm run --rm --network none "$IMG" sh -c 'exit 3'
+if [ "$RC" = 3 ]; then pass exit-code "rc=3"; else fail exit-code "rc=$RC want 3 out=$(oneline "$OUT")"; fi
+
+mark env-user-workdir
+# shellcheck disable=SC2016 # expanded inside the container
+expect_out env-user-workdir "65534 65534 /tmp v=42 ctr1" pm run --rm --network none \
+	--user 65534:65534 --workdir /tmp --env V=42 --hostname ctr1 "$IMG" \
+	sh -c 'echo "$(id -u) $(id -g) $(pwd) v=$V $(hostname)"'
+
+mark stdin
+capture sh -c "echo piped-data | pm run --rm -i --network none '$IMG' cat"
+if [ "$RC" = 0 ] && [ "$OUT" = piped-data ]; then pass stdin "$OUT"; else fail stdin "rc=$RC out=$(oneline "$OUT")"; fi
+
+mark read-only
+capture pm run --rm --network none --read-only "$IMG" sh -c 'touch /x 2>/dev/null && echo writable || echo ro'
+if [ "$RC" = 0 ] && [ "$OUT" = ro ]; then pass read-only "$OUT"; else fail read-only "rc=$RC out=$(oneline "$OUT")"; fi
+
+mark detached-run
+CID=
+capture pm run -d --name c1 --network none "$IMG" sleep 1000
+if [ "$RC" = 0 ]; then
+	CID=$OUT
+	pass detached-run "${CID:0:12}"
+else
+	fail detached-run "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark ps
+capture pm ps --format '{{.Names}} {{.Status}}'
+if [ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -q '^c1 Up'; then
+	pass ps "$(oneline "$OUT")"
+else
+	fail ps "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark exec
+expect_out exec from-exec pm exec c1 echo from-exec
+
+mark exec-exit-code
+capture pm exec c1 sh -c 'exit 5'
+if [ "$RC" = 5 ]; then pass exec-exit-code "rc=5"; else fail exec-exit-code "rc=$RC want 5 out=$(oneline "$OUT")"; fi
+
+mark exec-tty
+capture script -qec "pm exec -t c1 sh -c 'test -t 1 && echo tty-yes'" /dev/null
+if [ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -qx tty-yes; then pass exec-tty tty-yes; else fail exec-tty "rc=$RC out=$(oneline "$OUT")"; fi
+
+mark top
+capture pm top c1
+if [ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -q 'sleep 1000'; then
+	pass top "$(printf '%s\n' "$OUT" | tail -n1 | tr -s ' ')"
+else
+	fail top "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark pause
+capture pm pause c1
+if [ "$RC" = 0 ]; then
+	capture pm inspect --format '{{.State.Status}}' c1
+	if [ "$OUT" = paused ]; then pass pause "status=paused"; else fail pause "status=$(oneline "$OUT")"; fi
+else
+	fail pause "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark unpause
+capture pm unpause c1
+if [ "$RC" = 0 ]; then
+	capture pm exec c1 echo alive
+	if [ "$OUT" = alive ]; then pass unpause "exec after unpause ok"; else fail unpause "exec after unpause: rc=$RC out=$(oneline "$OUT")"; fi
+else
+	fail unpause "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark stop
+T0=$(date +%s)
+capture pm stop -t 2 c1
+T1=$(date +%s)
+if [ "$RC" = 0 ]; then
+	capture pm inspect --format '{{.State.Status}}' c1
+	if [ "$OUT" = exited ]; then pass stop "exited after $((T1 - T0))s"; else fail stop "status=$(oneline "$OUT")"; fi
+else
+	fail stop "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark restart
+capture pm start c1
+if [ "$RC" = 0 ]; then
+	capture pm exec c1 echo restarted
+	if [ "$OUT" = restarted ]; then pass restart "start of stopped container ok"; else fail restart "exec: rc=$RC out=$(oneline "$OUT")"; fi
+else
+	fail restart "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark kill
+capture pm kill -s KILL c1
+if [ "$RC" = 0 ]; then
+	capture pm wait c1
+	if [ "$OUT" = 137 ]; then pass kill "wait=137"; else fail kill "wait: rc=$RC out=$(oneline "$OUT")"; fi
+else
+	fail kill "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark rm
+capture pm rm c1
+if [ "$RC" = 0 ] && [ -z "$(pm ps -aq --filter name=c1 2>/dev/null)" ]; then pass rm removed; else fail rm "rc=$RC out=$(oneline "$OUT")"; fi
+
+mark run-tty
+capture script -qec "pm run --rm -t --network none '$IMG' sh -c 'test -t 0 && test -t 1 && echo tty-yes'" /dev/null
+if [ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -qx tty-yes; then pass run-tty tty-yes; else fail run-tty "rc=$RC out=$(oneline "$OUT")"; fi
+
+mark memory
+expect_out memory 33554432 pm run --rm --network none --memory 32m "$IMG" \
+	cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+
+mark memory-host
+capture pm run -d --name c2 --network none --memory 48m --pids-limit 77 "$IMG" sleep 1000
+if [ "$RC" = 0 ]; then
+	PID=$(pm inspect --format '{{.State.Pid}}' c2)
+	MEMCG=$(awk -F: '$2 == "memory" {print $3}' "/proc/$PID/cgroup")
+	PIDSCG=$(awk -F: '$2 == "pids" {print $3}' "/proc/$PID/cgroup")
+	LIM=$(cat "/sys/fs/cgroup/memory$MEMCG/memory.limit_in_bytes" 2>&1 || true)
+	PMAX=$(cat "/sys/fs/cgroup/pids$PIDSCG/pids.max" 2>&1 || true)
+	if [ "$LIM" = 50331648 ] && [ "$PMAX" = 77 ]; then
+		pass memory-host "memory:$MEMCG limit=$LIM pids.max=$PMAX"
+	else
+		fail memory-host "memory:$MEMCG limit=$LIM pids:$PIDSCG max=$PMAX"
+	fi
+	capture pm update --memory 64m c2
+	LIM=$(cat "/sys/fs/cgroup/memory$MEMCG/memory.limit_in_bytes" 2>&1 || true)
+	mark update
+	if [ "$RC" = 0 ] && [ "$LIM" = 67108864 ]; then pass update "limit=$LIM"; else fail update "rc=$RC limit=$LIM out=$(oneline "$OUT")"; fi
+	pm rm -f -t 0 c2 >/dev/null 2>&1 || true
+else
+	fail memory-host "rc=$RC out=$(oneline "$OUT")"
+	fail update "container did not start"
+fi
+
+# --- summary ------------------------------------------------------------------
+echo "INTEROP-SUMMARY podman runtime=$KIND passed=$PASSED failed=$FAILED${FAILS[*]:+ (${FAILS[*]})}"
+if [ "$FAILED" -ne 0 ]; then
+	echo "---- runtime invocations ($RTLOG) ----"
+	cat "$RTLOG"
+	exit 1
+fi
+exit 0
