@@ -180,7 +180,7 @@ capture() {
 	local f=$WORK/out
 	RC=0
 	timeout 120 "$@" >"$f" 2>&1 </dev/null || RC=$?
-	OUT=$(tr -d '\r' <"$f")
+	OUT=$(tr -d '\r\000' <"$f")
 }
 oneline() { printf '%s' "$1" | tr '\n' ' ' | cut -c1-300; }
 # expect NAME WANT CMD...: pass if exit 0 and output (trimmed) == WANT
@@ -248,7 +248,7 @@ if [ "$RC" = 5 ]; then pass exec-exit-code "rc=5"; else fail exec-exit-code "rc=
 
 mark exec-tty
 capture script -qec "pm exec -t c1 sh -c 'test -t 1 && echo tty-yes'" /dev/null
-if [ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -qx tty-yes; then pass exec-tty tty-yes; else fail exec-tty "rc=$RC out=$(oneline "$OUT")"; fi
+if [ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -q 'tty-yes$'; then pass exec-tty tty-yes; else fail exec-tty "rc=$RC out=$(oneline "$OUT")"; fi
 
 mark top
 capture pm top c1
@@ -311,7 +311,7 @@ if [ "$RC" = 0 ] && [ -z "$(pm ps -aq --filter name=c1 2>/dev/null)" ]; then pas
 
 mark run-tty
 capture script -qec "pm run --rm -t --network none '$IMG' sh -c 'test -t 0 && test -t 1 && echo tty-yes'" /dev/null
-if [ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -qx tty-yes; then pass run-tty tty-yes; else fail run-tty "rc=$RC out=$(oneline "$OUT")"; fi
+if [ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -q 'tty-yes$'; then pass run-tty tty-yes; else fail run-tty "rc=$RC out=$(oneline "$OUT")"; fi
 
 mark memory
 expect_out memory 33554432 pm run --rm --network none --memory 32m "$IMG" \
