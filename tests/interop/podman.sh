@@ -340,6 +340,128 @@ else
 	fail update "container did not start"
 fi
 
+# --- more of what podman asks of a runtime ---------------------------------------
+# expect_rc NAME WANT_RC CMD...: pass if the exit status is WANT_RC
+expect_rc() {
+	local name=$1 want=$2
+	shift 2
+	capture "$@"
+	if [ "$RC" = "$want" ]; then
+		pass "$name" "rc=$RC $(oneline "$OUT" | cut -c1-120)"
+	else
+		fail "$name" "rc=$RC want $want out=$(oneline "$OUT")"
+	fi
+}
+R=(pm run --rm --network none)
+
+# podman maps the runtime's error text to 127/126 (runc wording); a drop-in must match
+mark cmd-not-found
+expect_rc cmd-not-found 127 "${R[@]}" "$IMG" /nonexistent
+mark cmd-not-executable
+expect_rc cmd-not-executable 126 "${R[@]}" "$IMG" /etc/passwd
+
+mark caps
+expect_out caps "CapEff:	0000000000002000" "${R[@]}" --cap-drop ALL --cap-add NET_RAW "$IMG" \
+	grep CapEff /proc/self/status
+
+mark seccomp-default
+expect_out seccomp-default "Seccomp:	2" "${R[@]}" "$IMG" grep '^Seccomp:' /proc/self/status
+
+mark privileged
+capture "${R[@]}" --privileged "$IMG" sh -c 'grep -E "^(Seccomp|CapEff):" /proc/self/status; test -b /dev/vda -o -c /dev/kmsg && echo host-devs'
+if [ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -q '^Seccomp:.0' && printf '%s\n' "$OUT" | grep -q host-devs &&
+	printf '%s\n' "$OUT" | grep -q 'CapEff:.000001ff'; then
+	pass privileged "$(oneline "$OUT")"
+else
+	fail privileged "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark ulimit
+expect_out ulimit "1234" "${R[@]}" --ulimit nofile=1234:1234 --ulimit nproc=32768:32768 "$IMG" sh -c 'ulimit -n'
+
+mark oom-score-adj
+expect_out oom-score-adj "500" "${R[@]}" --oom-score-adj 500 "$IMG" cat /proc/self/oom_score_adj
+
+mark cpus
+# shellcheck disable=SC2016 # expanded inside the container
+expect_out cpus "50000 100000" "${R[@]}" --cpus 0.5 "$IMG" \
+	sh -c 'echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us)'
+
+mark volumes
+mkdir -p "$WORK/vol"
+echo from-host >"$WORK/vol/in"
+capture "${R[@]}" -v "$WORK/vol:/data" -v "$WORK/vol:/rodata:ro" --tmpfs /scratch:size=1m "$IMG" \
+	sh -c 'cat /data/in; echo from-ctr >/data/out; touch /rodata/x 2>/dev/null || echo ro-ok; grep -c " /scratch tmpfs " /proc/mounts'
+if [ "$RC" = 0 ] && [ "$OUT" = "from-host
+ro-ok
+1" ] && [ "$(cat "$WORK/vol/out" 2>/dev/null)" = from-ctr ]; then
+	pass volumes "bind rw+ro, tmpfs"
+else
+	fail volumes "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark sysctl-ipc
+expect_out sysctl-ipc "65000" "${R[@]}" --sysctl kernel.msgmax=65000 "$IMG" cat /proc/sys/kernel/msgmax
+
+mark pid-host
+# shellcheck disable=SC2016 # expanded inside the container
+capture "${R[@]}" --pid host "$IMG" sh -c 'echo $$'
+if [ "$RC" = 0 ] && [ -n "$OUT" ] && [ "$OUT" != 1 ]; then pass pid-host "pid=$OUT"; else fail pid-host "rc=$RC out=$(oneline "$OUT")"; fi
+
+mark init
+capture "${R[@]}" --init "$IMG" sh -c 'cat /proc/1/comm'
+case "$RC:$OUT" in
+0:podman-init | 0:catatonit) pass init "pid 1 is $OUT" ;;
+*) fail init "rc=$RC out=$(oneline "$OUT")" ;;
+esac
+
+mark userns
+capture "${R[@]}" --uidmap 0:100000:65536 --gidmap 0:100000:65536 "$IMG" \
+	sh -c 'cat /proc/self/uid_map; touch /x && echo rw-ok'
+OUT=$(printf '%s\n' "$OUT" | tr -s ' \t' ' ' | sed 's/^ //')
+if [ "$RC" = 0 ] && [ "$OUT" = "0 100000 65536
+rw-ok" ]; then pass userns "uid_map 0 100000 65536"; else fail userns "rc=$RC out=$(oneline "$OUT")"; fi
+
+mark hooks
+mkdir -p "$WORK/hooks.d"
+cat >"$WORK/bin/hook" <<EOF
+#!/bin/sh
+cat >'$WORK/hook-'"\$1"'.json'
+EOF
+chmod +x "$WORK/bin/hook"
+printf '{"version":"1.0.0","hook":{"path":"%s","args":["hook","%s"]},"when":{"always":true},"stages":["%s"]}\n' \
+	"$WORK/bin/hook" prestart prestart >"$WORK/hooks.d/10-pre.json"
+printf '{"version":"1.0.0","hook":{"path":"%s","args":["hook","%s"]},"when":{"always":true},"stages":["%s"]}\n' \
+	"$WORK/bin/hook" poststop poststop >"$WORK/hooks.d/20-post.json"
+capture pm --hooks-dir "$WORK/hooks.d" run --rm --network none --name hk "$IMG" true
+PRE=$(grep -o '"status": *"[a-z]*"' "$WORK/hook-prestart.json" 2>/dev/null || true)
+POST=$(grep -o '"status": *"[a-z]*"' "$WORK/hook-poststop.json" 2>/dev/null || true)
+if [ "$RC" = 0 ] && [ -n "$PRE" ] && [ -n "$POST" ]; then
+	pass hooks "prestart state $PRE, poststop state $POST"
+else
+	fail hooks "rc=$RC prestart=[$PRE] poststop=[$POST] out=$(oneline "$OUT")"
+fi
+
+mark exec-opts
+capture pm run -d --name c3 --network none "$IMG" sleep 1000
+# shellcheck disable=SC2016 # expanded inside the container
+expect_out exec-opts "65534 /tmp v=7" pm exec --user 65534 --workdir /tmp --env V=7 c3 sh -c 'echo "$(id -u) $(pwd) v=$V"'
+mark exec-not-found
+expect_rc exec-not-found 127 pm exec c3 /nonexistent
+mark exec-paused
+pm pause c3 >/dev/null 2>&1 || true
+capture pm exec c3 true
+if [ "$RC" != 0 ]; then pass exec-paused "refused: rc=$RC $(oneline "$OUT" | cut -c1-120)"; else fail exec-paused "exec into a paused container succeeded"; fi
+pm unpause c3 >/dev/null 2>&1 || true
+mark kill-signal
+pm rm -f -t 0 c3 >/dev/null 2>&1 || true
+capture pm run -d --name c4 --network none "$IMG" sh -c 'trap "exit 9" USR1; while :; do sleep 0.1; done'
+sleep 0.5
+capture pm kill -s USR1 c4
+capture pm wait c4
+if [ "$OUT" = 9 ]; then pass kill-signal "USR1 trapped, exit 9"; else fail kill-signal "wait: rc=$RC out=$(oneline "$OUT")"; fi
+pm rm -f -t 0 c4 >/dev/null 2>&1 || true
+
 # --- summary ------------------------------------------------------------------
 echo "INTEROP-SUMMARY podman runtime=$KIND passed=$PASSED failed=$FAILED${FAILS[*]:+ (${FAILS[*]})}"
 if [ "$FAILED" -ne 0 ]; then
