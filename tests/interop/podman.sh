@@ -130,6 +130,9 @@ events_logger = "file"
 events_logfile_path = "$WORK/events.log"
 tmp_dir = "$WORK/tmp"
 lock_type = "file"
+# podman passes --log-format=json --log FILE (and reads errors from FILE) only to
+# runtimes named here; the default list has runc but not berth.
+runtime_supports_json = ["crun", "runc", "kata", "runsc", "youki", "krun", "berth"]
 
 [engine.runtimes]
 $KIND = ["$WRAP"]
