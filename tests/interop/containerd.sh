@@ -340,6 +340,86 @@ else
 	fail kill-term "status=$ST delete=$DEL"
 fi
 
+# --- more of what the runc shim asks of a runtime --------------------------------
+mark cmd-not-found
+capture cr --rm "$IMG" r7 /nonexistent
+if [ "$RC" != 0 ] && printf '%s' "$OUT" | grep -qi 'no such file or directory\|not found'; then
+	pass cmd-not-found "rc=$RC $(oneline "$OUT" | cut -c1-160)"
+else
+	fail cmd-not-found "rc=$RC out=$(oneline "$OUT")"
+fi
+c container delete r7 >/dev/null 2>&1 || true
+
+mark seccomp
+expect_out seccomp "Seccomp:	2" cr --rm --seccomp "$IMG" r8 grep '^Seccomp:' /proc/self/status
+
+mark privileged
+capture cr --rm --privileged "$IMG" r9 sh -c 'grep "^CapEff:" /proc/self/status; test -b /dev/vda -o -c /dev/kmsg && echo host-devs'
+if [ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -q 'CapEff:.000001ff' && printf '%s\n' "$OUT" | grep -q host-devs; then
+	pass privileged "$(oneline "$OUT")"
+else
+	fail privileged "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark no-pivot
+expect_out no-pivot hi cr --rm --no-pivot "$IMG" r10 echo hi
+
+mark read-only
+capture cr --rm --read-only "$IMG" r11 sh -c 'touch /x 2>/dev/null && echo writable || echo ro'
+if [ "$RC" = 0 ] && [ "$OUT" = ro ]; then pass read-only ro; else fail read-only "rc=$RC out=$(oneline "$OUT")"; fi
+
+mark bind-mount
+mkdir -p "$WORK/vol"
+echo from-host >"$WORK/vol/in"
+capture cr --rm --mount "type=bind,src=$WORK/vol,dst=/data,options=rbind:rw" "$IMG" r12 \
+	sh -c 'cat /data/in; echo from-ctr >/data/out'
+if [ "$RC" = 0 ] && [ "$OUT" = from-host ] && [ "$(cat "$WORK/vol/out" 2>/dev/null)" = from-ctr ]; then
+	pass bind-mount "rw bind both ways"
+else
+	fail bind-mount "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark cpus
+capture cr -d --cpus 0.5 "$IMG" c5 sleep 1000
+P=$(c task ls 2>/dev/null | awk '$1 == "c5" {print $2}')
+CG=
+Q=
+if [ -n "$P" ] && [ "$P" != 0 ]; then
+	CG=$(awk -F: '$2 == "cpu" {print $3}' "/proc/$P/cgroup" 2>/dev/null || true)
+	Q=$(cat "/sys/fs/cgroup/cpu$CG/cpu.cfs_quota_us" 2>&1 || true)
+fi
+if [ "$Q" = 50000 ]; then pass cpus "cpu:$CG quota=$Q"; else fail cpus "rc=$RC pid=$P cpu:$CG quota=$Q out=$(oneline "$OUT")"; fi
+
+mark exec-not-found
+capture c task exec --exec-id e4 c5 /nonexistent
+if [ "$RC" != 0 ] && printf '%s' "$OUT" | grep -qi 'no such file or directory\|not found'; then
+	pass exec-not-found "rc=$RC $(oneline "$OUT" | cut -c1-160)"
+else
+	fail exec-not-found "rc=$RC out=$(oneline "$OUT")"
+fi
+
+mark exec-user-cwd
+# shellcheck disable=SC2016 # expanded inside the container
+expect_out exec-user-cwd "65534 /tmp" c task exec --exec-id e5 --user 65534 --cwd /tmp c5 sh -c 'echo "$(id -u) $(pwd)"'
+
+mark kill-all
+c task exec -d --exec-id e6 c5 sleep 1000 >/dev/null 2>&1 || true
+capture c task kill -a -s SIGKILL c5
+ST=
+for _ in $(seq 50); do
+	ST=$(task_status c5)
+	[ "$ST" = STOPPED ] && break
+	sleep 0.1
+done
+if [ "$RC" = 0 ] && [ "$ST" = STOPPED ]; then pass kill-all STOPPED; else fail kill-all "rc=$RC status=$ST out=$(oneline "$OUT")"; fi
+c task delete c5 >/dev/null 2>&1 || true
+c container delete c5 >/dev/null 2>&1 || true
+
+mark oom
+# shellcheck disable=SC2016 # expanded inside the container
+capture cr --rm --memory-limit 16777216 "$IMG" r13 sh -c 'x=y; while :; do x="$x$x"; done'
+if [ "$RC" = 137 ]; then pass oom "rc=137"; else fail oom "rc=$RC out=$(oneline "$OUT" | cut -c1-200)"; fi
+
 # --- summary ------------------------------------------------------------------
 echo "INTEROP-SUMMARY containerd runtime=$KIND passed=$PASSED failed=$FAILED${FAILS[*]:+ (${FAILS[*]})}"
 if [ "$FAILED" -ne 0 ]; then
