@@ -465,6 +465,44 @@ capture pm wait c4
 if [ "$OUT" = 9 ]; then pass kill-signal "USR1 trapped, exit 9"; else fail kill-signal "wait: rc=$RC out=$(oneline "$OUT")"; fi
 pm rm -f -t 0 c4 >/dev/null 2>&1 || true
 
+mark preserve-fds
+# podman passes the extra fd to the runtime as create --preserve-fds 1
+capture sh -c "exec 3<'$WORK/containers.conf'; pm run --rm --network none --preserve-fds 1 '$IMG' sh -c 'head -c8 /proc/self/fd/3'"
+if [ "$RC" = 0 ] && [ "$OUT" = "[contain" ]; then pass preserve-fds "fd 3 readable"; else fail preserve-fds "rc=$RC out=$(oneline "$OUT")"; fi
+
+mark device
+capture "${R[@]}" --device /dev/fuse "$IMG" sh -c 'test -c /dev/fuse && echo dev-ok; cat /sys/fs/cgroup/devices/devices.list | grep -c "c 10:229"'
+if [ "$RC" = 0 ] && [ "$OUT" = "dev-ok
+1" ]; then pass device "/dev/fuse node + cgroup rule"; else fail device "rc=$RC out=$(oneline "$OUT")"; fi
+
+mark cgroupns
+expect_out cgroupns ":memory:/" "${R[@]}" --cgroupns private "$IMG" sh -c 'grep -o ":memory:.*" /proc/self/cgroup'
+
+mark shm-size-cpuset
+# shellcheck disable=SC2016 # expanded inside the container
+expect_out shm-size-cpuset "shm=2048 cpus=0" "${R[@]}" --shm-size 2m --cpuset-cpus 0 "$IMG" \
+	sh -c 'echo "shm=$(df -k /dev/shm | awk "NR==2 {print \$2}") cpus=$(cat /sys/fs/cgroup/cpuset/cpuset.cpus)"'
+
+mark pod
+# namespaces joined by path (linux.namespaces[].path): infra container + member
+capture pm pod create --name p1 --network none --share ipc,uts
+if [ "$RC" = 0 ]; then
+	capture pm run --rm --pod p1 "$IMG" sh -c 'hostname; readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts'
+	INFRA=$(pm pod inspect --format '{{.InfraContainerID}}' p1 2>/dev/null || true)
+	IPID=$(pm inspect --format '{{.State.Pid}}' "$INFRA" 2>/dev/null || true)
+	WANT="p1
+$(readlink "/proc/$IPID/ns/ipc" 2>/dev/null)
+$(readlink "/proc/$IPID/ns/uts" 2>/dev/null)"
+	if [ "$RC" = 0 ] && [ -n "$IPID" ] && [ "$IPID" != 0 ] && [ "$OUT" = "$WANT" ]; then
+		pass pod "member shares ipc+uts of infra pid $IPID"
+	else
+		fail pod "rc=$RC infra_pid=$IPID out=$(oneline "$OUT") want=$(oneline "$WANT")"
+	fi
+else
+	fail pod "pod create: rc=$RC out=$(oneline "$OUT")"
+fi
+pm pod rm -f p1 >/dev/null 2>&1 || true
+
 # --- summary ------------------------------------------------------------------
 echo "INTEROP-SUMMARY podman runtime=$KIND passed=$PASSED failed=$FAILED${FAILS[*]:+ (${FAILS[*]})}"
 if [ "$FAILED" -ne 0 ]; then
