@@ -420,6 +420,25 @@ mark oom
 capture cr --rm --memory-limit 16777216 "$IMG" r13 sh -c 'x=y; while :; do x="$x$x"; done'
 if [ "$RC" = 137 ]; then pass oom "rc=137"; else fail oom "rc=$RC out=$(oneline "$OUT" | cut -c1-200)"; fi
 
+mark with-ns
+# joining another task's network+uts namespaces by path
+capture cr -d "$IMG" c7 sleep 1000
+P7=$(c task ls 2>/dev/null | awk '$1 == "c7" {print $2}')
+capture cr --rm --with-ns "network:/proc/$P7/ns/net" --with-ns "uts:/proc/$P7/ns/uts" "$IMG" r14 \
+	sh -c 'readlink /proc/self/ns/net; readlink /proc/self/ns/uts'
+WANT="$(readlink "/proc/$P7/ns/net" 2>/dev/null)
+$(readlink "/proc/$P7/ns/uts" 2>/dev/null)"
+if [ "$RC" = 0 ] && [ -n "$P7" ] && [ "$OUT" = "$WANT" ]; then pass with-ns "joined net+uts of pid $P7"; else fail with-ns "rc=$RC pid=$P7 out=$(oneline "$OUT") want=$(oneline "$WANT")"; fi
+c task kill -s SIGKILL c7 >/dev/null 2>&1 || true
+sleep 0.3
+c task delete -f c7 >/dev/null 2>&1 || true
+c container delete c7 >/dev/null 2>&1 || true
+
+mark cgroup-path
+capture cr --rm --cgroup "/$NS/custom-r15" "$IMG" r15 sh -c 'grep -o ":memory:.*" /proc/self/cgroup'
+if [ "$RC" = 0 ] && [ "$OUT" = ":memory:/$NS/custom-r15" ]; then pass cgroup-path "$OUT"; else fail cgroup-path "rc=$RC out=$(oneline "$OUT")"; fi
+rmdir /sys/fs/cgroup/*/"$NS"/custom-r15 2>/dev/null || true
+
 # --- summary ------------------------------------------------------------------
 echo "INTEROP-SUMMARY containerd runtime=$KIND passed=$PASSED failed=$FAILED${FAILS[*]:+ (${FAILS[*]})}"
 if [ "$FAILED" -ne 0 ]; then
