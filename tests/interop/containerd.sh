@@ -228,7 +228,7 @@ expect_out() {
 	fi
 }
 mark() { echo "==== check $1" >>"$RTLOG"; }
-task_status() { c task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
+task_status() { c task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}' || true; }
 
 # --- checks -------------------------------------------------------------------
 mark run-echo
@@ -264,7 +264,7 @@ else
 fi
 
 mark memory
-PID1=$(c task ls 2>/dev/null | awk '$1 == "c1" {print $2}')
+PID1=$(c task ls 2>/dev/null | awk '$1 == "c1" {print $2}') || true
 MEMCG=
 LIM=
 if [ -n "$PID1" ] && [ "$PID1" != 0 ]; then
@@ -304,7 +304,7 @@ mark kill
 capture c task kill -s SIGKILL c1
 ST=
 for _ in $(seq 50); do
-	ST=$(task_status c1)
+	ST=$(task_status c1) || true
 	[ "$ST" = STOPPED ] && break
 	sleep 0.1
 done
@@ -328,11 +328,11 @@ sleep 0.5
 capture c task kill c2
 ST=
 for _ in $(seq 50); do
-	ST=$(task_status c2)
+	ST=$(task_status c2) || true
 	[ "$ST" = STOPPED ] && break
 	sleep 0.1
 done
-DEL=$(c task delete c2 2>&1 | tr '\n' ' ')
+DEL=$(c task delete c2 2>&1 | tr '\n' ' ') || true
 c container delete c2 >/dev/null 2>&1 || true
 if [ "$ST" = STOPPED ] && printf '%s' "$DEL" | grep -q 'exit code 7'; then
 	pass kill-term "$DEL"
@@ -381,7 +381,7 @@ fi
 
 mark cpus
 capture cr -d --cpus 0.5 "$IMG" c5 sleep 1000
-P=$(c task ls 2>/dev/null | awk '$1 == "c5" {print $2}')
+P=$(c task ls 2>/dev/null | awk '$1 == "c5" {print $2}') || true
 CG=
 Q=
 if [ -n "$P" ] && [ "$P" != 0 ]; then
@@ -407,7 +407,7 @@ c task exec -d --exec-id e6 c5 sleep 1000 >/dev/null 2>&1 || true
 capture c task kill -a -s SIGKILL c5
 ST=
 for _ in $(seq 50); do
-	ST=$(task_status c5)
+	ST=$(task_status c5) || true
 	[ "$ST" = STOPPED ] && break
 	sleep 0.1
 done
@@ -423,7 +423,7 @@ if [ "$RC" = 137 ]; then pass oom "rc=137"; else fail oom "rc=$RC out=$(oneline 
 mark with-ns
 # joining another task's network+uts namespaces by path
 capture cr -d "$IMG" c7 sleep 1000
-P7=$(c task ls 2>/dev/null | awk '$1 == "c7" {print $2}')
+P7=$(c task ls 2>/dev/null | awk '$1 == "c7" {print $2}') || true
 capture cr --rm --with-ns "network:/proc/$P7/ns/net" --with-ns "uts:/proc/$P7/ns/uts" "$IMG" r14 \
 	sh -c 'readlink /proc/self/ns/net; readlink /proc/self/ns/uts'
 WANT="$(readlink "/proc/$P7/ns/net" 2>/dev/null)

@@ -323,9 +323,9 @@ expect_out memory 33554432 pm run --rm --network none --memory 32m "$IMG" \
 mark memory-host
 capture pm run -d --name c2 --network none --memory 48m --pids-limit 77 "$IMG" sleep 1000
 if [ "$RC" = 0 ]; then
-	PID=$(pm inspect --format '{{.State.Pid}}' c2)
-	MEMCG=$(awk -F: '$2 == "memory" {print $3}' "/proc/$PID/cgroup")
-	PIDSCG=$(awk -F: '$2 == "pids" {print $3}' "/proc/$PID/cgroup")
+	PID=$(pm inspect --format '{{.State.Pid}}' c2 2>/dev/null) || true
+	MEMCG=$(awk -F: '$2 == "memory" {print $3}' "/proc/$PID/cgroup" 2>/dev/null) || true
+	PIDSCG=$(awk -F: '$2 == "pids" {print $3}' "/proc/$PID/cgroup" 2>/dev/null) || true
 	LIM=$(cat "/sys/fs/cgroup/memory$MEMCG/memory.limit_in_bytes" 2>&1 || true)
 	PMAX=$(cat "/sys/fs/cgroup/pids$PIDSCG/pids.max" 2>&1 || true)
 	if [ "$LIM" = 50331648 ] && [ "$PMAX" = 77 ]; then
