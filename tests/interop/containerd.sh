@@ -439,6 +439,19 @@ capture cr --rm --cgroup "/$NS/custom-r15" "$IMG" r15 sh -c 'grep -o ":memory:.*
 if [ "$RC" = 0 ] && [ "$OUT" = ":memory:/$NS/custom-r15" ]; then pass cgroup-path "$OUT"; else fail cgroup-path "rc=$RC out=$(oneline "$OUT")"; fi
 rmdir /sys/fs/cgroup/*/"$NS"/custom-r15 2>/dev/null || true
 
+mark parallel
+PIDS=()
+for i in 1 2 3 4 5 6 7 8; do
+	timeout 120 cr --rm "$IMG" "par$i" echo "par-$i" >"$WORK/par-$i.out" 2>&1 </dev/null &
+	PIDS+=($!)
+done
+wait "${PIDS[@]}" || true # only these: a bare wait would also wait for containerd
+GOOD=0
+for i in 1 2 3 4 5 6 7 8; do
+	[ "$(tr -d '\r' <"$WORK/par-$i.out")" = "par-$i" ] && GOOD=$((GOOD + 1))
+done
+if [ "$GOOD" = 8 ]; then pass parallel "8/8"; else fail parallel "$GOOD/8 ok: $(cat "$WORK"/par-*.out | sort | uniq -c | tr '\n' ' ' | cut -c1-300)"; fi
+
 # --- summary ------------------------------------------------------------------
 echo "INTEROP-SUMMARY containerd runtime=$KIND passed=$PASSED failed=$FAILED${FAILS[*]:+ (${FAILS[*]})}"
 if [ "$FAILED" -ne 0 ]; then

@@ -503,6 +503,25 @@ else
 fi
 pm pod rm -f p1 >/dev/null 2>&1 || true
 
+mark security-opts
+# shellcheck disable=SC2016 # expanded inside the container
+expect_out security-opts "NoNewPrivs: 1 Seccomp: 0" "${R[@]}" --security-opt no-new-privileges \
+	--security-opt seccomp=unconfined "$IMG" sh -c 'echo $(grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status)'
+
+mark parallel
+# 8 containers at once: concurrent create/start/delete against one runtime root
+PIDS=()
+for i in 1 2 3 4 5 6 7 8; do
+	timeout 120 pm run --rm --network none "$IMG" echo "par-$i" >"$WORK/par-$i.out" 2>&1 </dev/null &
+	PIDS+=($!)
+done
+wait "${PIDS[@]}" || true
+GOOD=0
+for i in 1 2 3 4 5 6 7 8; do
+	[ "$(tr -d '\r' <"$WORK/par-$i.out")" = "par-$i" ] && GOOD=$((GOOD + 1))
+done
+if [ "$GOOD" = 8 ]; then pass parallel "8/8"; else fail parallel "$GOOD/8 ok: $(cat "$WORK"/par-*.out | sort | uniq -c | tr '\n' ' ' | cut -c1-300)"; fi
+
 # --- summary ------------------------------------------------------------------
 echo "INTEROP-SUMMARY podman runtime=$KIND passed=$PASSED failed=$FAILED${FAILS[*]:+ (${FAILS[*]})}"
 if [ "$FAILED" -ne 0 ]; then
