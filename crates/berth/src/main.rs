@@ -1,7 +1,11 @@
 //! The `berth` command. Installed (or symlinked) as `berth-runtime`, the same binary is a
 //! runc-compatible OCI runtime that containerd, CRI-O and Podman can call directly.
 
+mod format;
+mod human;
+mod image_cli;
 mod runtime_cli;
+mod system_cli;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -17,6 +21,9 @@ use clap::{Parser, Subcommand};
     long_about = "berth builds, ships and runs OCI containers: daemonless, Docker-compatible at the command line.\n\nToday the OCI runtime is available as `berth runtime` (the runc command-line contract)."
 )]
 struct Cli {
+    /// Storage root for images and metadata (default /var/lib/berth; env BERTH_ROOT).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,6 +36,28 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Manage images.
+    #[command(subcommand)]
+    Image(image_cli::ImageCmd),
+    /// List images.
+    Images(image_cli::list::ImagesArgs),
+    /// Show the history of an image.
+    History(image_cli::inspect::HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(image_cli::remove::TagArgs),
+    /// Remove one or more images.
+    Rmi(image_cli::remove::RmiArgs),
+    /// Save images to a tar archive.
+    Save(image_cli::archive::SaveArgs),
+    /// Load images from a tar archive or STDIN.
+    Load(image_cli::archive::LoadArgs),
+    /// Import a root filesystem tarball as an image.
+    Import(image_cli::archive::ImportArgs),
+    /// Show low-level information on images as JSON.
+    Inspect(image_cli::inspect::InspectArgs),
+    /// Manage berth.
+    #[command(subcommand)]
+    System(system_cli::SystemCmd),
 }
 
 fn main() -> ExitCode {
@@ -39,10 +68,30 @@ fn main() -> ExitCode {
         .and_then(|n| n.to_str())
         .unwrap_or("berth")
         .to_string();
-    if invoked_as.starts_with("berth-runtime") {
+    // Installed as `runc` too: managers that look for runc on PATH get berth's runtime.
+    if invoked_as.starts_with("berth-runtime") || invoked_as == "runc" {
         return runtime_cli::main(&invoked_as, argv.into_iter().skip(1).collect());
     }
-    match Cli::parse_from(&argv).command {
-        Command::Runtime { args } => runtime_cli::main("berth runtime", args),
+    let cli = Cli::parse_from(&argv);
+    let root = cli.root;
+    let result = match cli.command {
+        Command::Runtime { args } => return runtime_cli::main("berth runtime", args),
+        Command::Image(c) => image_cli::run(c, &root),
+        Command::Images(a) => image_cli::list::images(a, &root),
+        Command::History(a) => image_cli::inspect::history(a, &root),
+        Command::Tag(a) => image_cli::remove::tag(a, &root),
+        Command::Rmi(a) => image_cli::remove::rmi(a, &root),
+        Command::Save(a) => image_cli::archive::save(a, &root),
+        Command::Load(a) => image_cli::archive::load(a, &root),
+        Command::Import(a) => image_cli::archive::import(a, &root),
+        Command::Inspect(a) => image_cli::inspect::inspect(a, &root),
+        Command::System(c) => system_cli::run(c, &root),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }

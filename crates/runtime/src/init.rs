@@ -3,8 +3,8 @@
 
 use std::convert::Infallible;
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};

@@ -133,14 +133,18 @@ impl Container {
             let mut fds = [PollFd::new(fifo, PollFlags::IN)];
             match poll(&mut fds, None) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(std::io::Error::from(e)).ctx(|| "waiting for the exec".into()),
+                Err(e) => {
+                    return Err(std::io::Error::from(e)).ctx(|| "waiting for the exec".into())
+                }
             }
             let mut b = [0u8; 64];
             match rustix::io::read(fifo.as_fd(), &mut b) {
                 Ok(0) => break,
                 Ok(n) => failed |= b[..n].contains(&b'E'),
                 Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(std::io::Error::from(e)).ctx(|| "reading the exec fifo".into()),
+                Err(e) => {
+                    return Err(std::io::Error::from(e)).ctx(|| "reading the exec fifo".into())
+                }
             }
         }
         if failed {

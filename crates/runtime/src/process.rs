@@ -46,7 +46,9 @@ fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
             )))
         } else if !p.is_file() || !sys::access_exec(p) {
             // Managers map "permission denied" to exit status 126, as for runc.
-            Err(RuntimeError::Config(format!("exec: {arg0:?}: permission denied")))
+            Err(RuntimeError::Config(format!(
+                "exec: {arg0:?}: permission denied"
+            )))
         } else {
             Ok(p.to_path_buf())
         };

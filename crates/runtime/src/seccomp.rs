@@ -619,6 +619,13 @@ fn add_rule(
     Ok(())
 }
 
+/// The linked libseccomp's version (0.0.0 if it cannot be read).
+pub fn library_version() -> (u32, u32, u32) {
+    libseccomp::ScmpVersion::current()
+        .map(|v| (v.major, v.minor, v.micro))
+        .unwrap_or((0, 0, 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1064,11 +1071,4 @@ mod tests {
         assert!(libc::WIFEXITED(status), "child status {status:#x}");
         assert_eq!(libc::WEXITSTATUS(status), libc::EXDEV);
     }
-}
-
-/// The linked libseccomp's version (0.0.0 if it cannot be read).
-pub fn library_version() -> (u32, u32, u32) {
-    libseccomp::ScmpVersion::current()
-        .map(|v| (v.major, v.minor, v.micro))
-        .unwrap_or((0, 0, 0))
 }

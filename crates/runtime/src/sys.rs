@@ -649,7 +649,16 @@ pub fn detached_tmpfs(options: &[String], attrs: u64) -> io::Result<OwnedFd> {
             None => (FSCONFIG_SET_FLAG, std::ptr::null()),
         };
         // SAFETY: fs is valid; key and value are C strings alive for the call.
-        check_long(unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, key.as_ptr(), vptr, 0) })?;
+        check_long(unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                cmd,
+                key.as_ptr(),
+                vptr,
+                0,
+            )
+        })?;
     }
     // SAFETY: fs is valid; CMD_CREATE takes no pointers.
     check_long(unsafe {
@@ -663,7 +672,14 @@ pub fn detached_tmpfs(options: &[String], attrs: u64) -> io::Result<OwnedFd> {
         )
     })?;
     // SAFETY: fs is a configured filesystem context; fsmount returns a new mount fd.
-    let m = check_long(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs as libc::c_uint) })?;
+    let m = check_long(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            attrs as libc::c_uint,
+        )
+    })?;
     // SAFETY: fsmount returned a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(m as RawFd) })
 }

@@ -20,7 +20,10 @@ fn open_creates_private_layout_and_is_idempotent() {
         assert_eq!(mode & 0o777, 0o700, "{sub}: {mode:o}");
     }
     assert!(root.join("berth.db").is_file());
-    assert_eq!(store.db().schema_version().unwrap(), berth_store::Db::latest_schema_version());
+    assert_eq!(
+        store.db().schema_version().unwrap(),
+        berth_store::Db::latest_schema_version()
+    );
 
     let d = store.blobs().put(b"config").unwrap();
     assert_eq!(
@@ -40,7 +43,10 @@ fn open_creates_private_layout_and_is_idempotent() {
     drop(store);
 
     let store = Store::open(&root).unwrap();
-    assert_eq!(store.db().schema_version().unwrap(), berth_store::Db::latest_schema_version());
+    assert_eq!(
+        store.db().schema_version().unwrap(),
+        berth_store::Db::latest_schema_version()
+    );
     assert_eq!(store.blobs().read(&d).unwrap(), b"config");
     let id: String = store
         .db()

@@ -99,8 +99,9 @@ fn build_process(a: &ExecArgs, base: &Process) -> anyhow::Result<Process> {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &a.cap {
             let parsed = berth_runtime::capabilities::parse(name)?;
-            let c: Capability = serde_json::from_value(serde_json::Value::String(parsed.to_string()))
-                .with_context(|| format!("capability {name}"))?;
+            let c: Capability =
+                serde_json::from_value(serde_json::Value::String(parsed.to_string()))
+                    .with_context(|| format!("capability {name}"))?;
             let add = |set: &Option<oci_spec::runtime::Capabilities>| {
                 let mut set = set.clone().unwrap_or_default();
                 set.insert(c);

@@ -93,7 +93,9 @@ fn remove_if_not_symlink(root: &Root, name: &str) -> Result<()> {
         return Ok(());
     };
     match rustix::fs::statat(&dev, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Symlink => {
+        Ok(st)
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Symlink =>
+        {
             rustix::fs::unlinkat(&dev, name, rustix::fs::AtFlags::empty())
                 .map_err(std::io::Error::from)
                 .ctx(|| format!("replacing /dev/{name}"))

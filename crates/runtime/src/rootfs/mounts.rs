@@ -179,7 +179,12 @@ fn apply_propagation_and_attrs(root: &Root, dest: &Path, opts: &MountOptions) ->
 
 /// `tmpcopyup`: the tmpfs starts with a copy of what the image had at that path. It is
 /// built detached (new mount API), filled, made read-only if asked, then attached.
-fn tmpfs_copyup(root: &Root, dest: &Path, flags: libc::c_ulong, data: &[String]) -> std::io::Result<()> {
+fn tmpfs_copyup(
+    root: &Root,
+    dest: &Path,
+    flags: libc::c_ulong,
+    data: &[String],
+) -> std::io::Result<()> {
     let mut attrs = 0;
     for (ms, attr) in [
         (libc::MS_NOSUID, sys::MOUNT_ATTR_NOSUID),
