@@ -1,1 +1,3 @@
-//! placeholder
+//! Images: references, layers (extract and diff), overlay snapshots, archives.
+
+pub mod layer;
