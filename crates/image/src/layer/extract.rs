@@ -484,7 +484,12 @@ impl<'o> Extractor<'o> {
         }
         let p = proc_fd_path(dir).join(name);
         for (k, v) in &meta.xattrs {
-            let r = xattr::set(&p, k, v);
+            // An empty name means the directory itself.
+            let r = if name.is_empty() {
+                xattr::set_on_fd(dir, k, v)
+            } else {
+                xattr::set(&p, k, v)
+            };
             // Linux refuses user.* xattrs on symlinks; tar tools record them
             // anyway on some filesystems.
             if symlink && r == Err(Errno::PERM) && k.starts_with(b"user.") {

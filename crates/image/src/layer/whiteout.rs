@@ -16,7 +16,7 @@ use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use berth_safepath::{proc_fd_path, OFlags};
+use berth_safepath::OFlags;
 use rustix::fs::{mknodat, openat, statat, AtFlags, FileType, Mode};
 use rustix::io::Errno;
 
@@ -118,7 +118,7 @@ impl Extractor<'_> {
                 .map_err(self.io(entry, "create xattr whiteout"))?;
                 xattr::fset(&fd, USER_WHITEOUT, b"")
                     .map_err(self.io(entry, "set user.overlay.whiteout"))?;
-                xattr::set(&proc_fd_path(dir.as_fd()), USER_WHITEOUTS, b"")
+                xattr::set_on_fd(dir.as_fd(), USER_WHITEOUTS, b"")
                     .map_err(self.io(entry, "set user.overlay.whiteouts on the parent"))
             }
             Err(e) => Err(self.io(entry, "mknod whiteout")(e)),
@@ -129,13 +129,12 @@ impl Extractor<'_> {
         match self.opts.whiteouts {
             WhiteoutMode::Overlay => {
                 let fd = self.dir_fd(dir_path, entry)?;
-                let p = proc_fd_path(fd.as_fd());
                 let first = if self.opts.rootless {
                     USER_OPAQUE
                 } else {
                     OVERLAY_OPAQUE
                 };
-                match xattr::set(&p, first, b"y") {
+                match xattr::set_on_fd(fd.as_fd(), first, b"y") {
                     Ok(()) => Ok(()),
                     Err(Errno::PERM | Errno::ACCESS) if !self.opts.rootless => {
                         Err(LayerError::WhiteoutNotPermitted {
