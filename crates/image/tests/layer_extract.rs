@@ -46,9 +46,18 @@ fn types_metadata_and_diff_id() {
     let d = sb.dest();
     assert_eq!(fs::read(d.join("etc/hostname")).unwrap(), b"berth\n");
     assert_eq!(fs::read(d.join("etc/empty")).unwrap(), b"");
-    assert_eq!(fs::read_link(d.join("etc/abs")).unwrap().to_str(), Some("/etc/hostname"));
-    assert_eq!(fs::read_link(d.join("etc/rel")).unwrap().to_str(), Some("hostname"));
-    assert_eq!(fs::read_link(d.join("etc/dangling")).unwrap().to_str(), Some("/nowhere/at/all"));
+    assert_eq!(
+        fs::read_link(d.join("etc/abs")).unwrap().to_str(),
+        Some("/etc/hostname")
+    );
+    assert_eq!(
+        fs::read_link(d.join("etc/rel")).unwrap().to_str(),
+        Some("hostname")
+    );
+    assert_eq!(
+        fs::read_link(d.join("etc/dangling")).unwrap().to_str(),
+        Some("/nowhere/at/all")
+    );
     let a = fs::metadata(d.join("etc/hostname")).unwrap();
     let b = fs::metadata(d.join("etc/hard")).unwrap();
     assert_eq!(a.ino(), b.ino());
@@ -82,7 +91,10 @@ fn gzip_and_zstd_input() {
         let out = layer::extract(&input[..], &sb.dest(), &ExtractOptions::default()).unwrap();
         // diff_id is over the uncompressed stream.
         assert_eq!(out.diff_id, sha256(&tar));
-        assert_eq!(fs::read(sb.dest().join("etc/hostname")).unwrap(), b"berth\n");
+        assert_eq!(
+            fs::read(sb.dest().join("etc/hostname")).unwrap(),
+            b"berth\n"
+        );
     }
 }
 
@@ -108,7 +120,10 @@ fn long_names_pax_and_gnu() {
     assert_eq!(fs::read(d.join(&long150)).unwrap(), b"150");
     assert_eq!(fs::read(d.join(&long300)).unwrap(), b"300");
     assert_eq!(fs::read(d.join(&gnu)).unwrap(), b"gnu");
-    assert_eq!(fs::read_link(d.join("sym")).unwrap().to_str().unwrap(), link_target);
+    assert_eq!(
+        fs::read_link(d.join("sym")).unwrap().to_str().unwrap(),
+        link_target
+    );
     assert_eq!(fs::read(d.join("d".repeat(60)).join("hl")).unwrap(), b"300");
 }
 
@@ -159,7 +174,10 @@ fn devices_fifos_and_rootless_skip() {
     let out = layer::extract(&tar[..], &sb.dest(), &opts).unwrap();
     assert_eq!(out.skipped_devices, 2);
     assert!(!sb.dest().join("dev/null").exists());
-    assert!(fs::symlink_metadata(sb.dest().join("run/fifo")).unwrap().file_type().is_fifo());
+    assert!(fs::symlink_metadata(sb.dest().join("run/fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
 
     if !root_or_skip("devices_fifos_and_rootless_skip (device part)") {
         return;
@@ -171,7 +189,10 @@ fn devices_fifos_and_rootless_skip() {
     assert!(m.file_type().is_char_device());
     assert_eq!(m.rdev(), rustix::fs::makedev(1, 3));
     assert_eq!(m.permissions().mode() & 0o777, 0o666);
-    assert!(fs::symlink_metadata(sb.dest().join("dev/loop9")).unwrap().file_type().is_block_device());
+    assert!(fs::symlink_metadata(sb.dest().join("dev/loop9"))
+        .unwrap()
+        .file_type()
+        .is_block_device());
 }
 
 #[test]

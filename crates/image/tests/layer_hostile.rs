@@ -19,14 +19,22 @@ fn run(tar: &[u8], opts: &ExtractOptions) -> (Sandbox, Result<layer::Extracted, 
 
 #[test]
 fn dotdot_escape_is_rejected_naming_the_entry() {
-    for name in ["../outside/evil", "a/../../outside/evil", "/../outside/evil"] {
+    for name in [
+        "../outside/evil",
+        "a/../../outside/evil",
+        "/../outside/evil",
+    ] {
         let mut t = Tar::new();
         t.file("ok", b"fine");
         t.file(name, b"evil");
         let (_sb, r) = run(&t.finish(2), &ExtractOptions::default());
         let e = r.unwrap_err();
         assert!(matches!(e, LayerError::Escapes { .. }), "{e}");
-        assert!(e.to_string().contains(&format!("layer entry '{name}' escapes the root")), "{e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("layer entry '{name}' escapes the root")),
+            "{e}"
+        );
     }
 }
 
@@ -37,7 +45,10 @@ fn absolute_names_are_made_relative() {
     t.file("/a/b/../c", b"c");
     let (sb, r) = run(&t.finish(2), &ExtractOptions::default());
     r.unwrap();
-    assert_eq!(fs::read(sb.dest().join("etc/passwd")).unwrap(), b"root:x:0:0::/root:/bin/sh\n");
+    assert_eq!(
+        fs::read(sb.dest().join("etc/passwd")).unwrap(),
+        b"root:x:0:0::/root:/bin/sh\n"
+    );
     assert_eq!(fs::read(sb.dest().join("a/c")).unwrap(), b"c");
 }
 
@@ -45,7 +56,12 @@ fn absolute_names_are_made_relative() {
 fn symlink_then_write_through_stays_inside() {
     // Classic: plant a symlink to the outside, then write "through" it,
     // both as a parent directory and as the final component.
-    for target in ["../outside", "/", "../../../../../..", "/proc/self/root/tmp"] {
+    for target in [
+        "../outside",
+        "/",
+        "../../../../../..",
+        "/proc/self/root/tmp",
+    ] {
         let mut t = Tar::new();
         t.symlink("link", target);
         t.file("link/sentinel", b"pwned");
@@ -56,7 +72,10 @@ fn symlink_then_write_through_stays_inside() {
         if r.is_ok() {
             // The final-component write replaced the symlink itself.
             assert_eq!(fs::read(sb.dest().join("final")).unwrap(), b"pwned");
-            assert!(!fs::symlink_metadata(sb.dest().join("final")).unwrap().file_type().is_symlink());
+            assert!(!fs::symlink_metadata(sb.dest().join("final"))
+                .unwrap()
+                .file_type()
+                .is_symlink());
         }
     }
 }
@@ -68,7 +87,10 @@ fn symlink_parent_is_resolved_inside_root() {
     t.file("etc/passwd", b"inside");
     let (sb, r) = run(&t.finish(2), &ExtractOptions::default());
     r.unwrap();
-    assert_eq!(fs::read(sb.dest().join("real-etc/passwd")).unwrap(), b"inside");
+    assert_eq!(
+        fs::read(sb.dest().join("real-etc/passwd")).unwrap(),
+        b"inside"
+    );
 }
 
 #[test]
@@ -134,9 +156,17 @@ fn absurd_size_fails_when_the_stream_ends() {
     let tar = t.data.clone();
     let (sb, r) = run(&tar, &ExtractOptions::default());
     let e = r.unwrap_err();
-    assert!(matches!(e, LayerError::Truncated { expected, got, .. } if expected == 1 << 40 && got == 4096), "{e}");
+    assert!(
+        matches!(e, LayerError::Truncated { expected, got, .. } if expected == 1 << 40 && got == 4096),
+        "{e}"
+    );
     // Nothing was preallocated.
-    assert!(fs::metadata(sb.dest().join("huge")).map(|m| m.len()).unwrap_or(0) <= 4096);
+    assert!(
+        fs::metadata(sb.dest().join("huge"))
+            .map(|m| m.len())
+            .unwrap_or(0)
+            <= 4096
+    );
 }
 
 #[test]
@@ -164,7 +194,10 @@ fn long_paths_are_capped() {
     let mut t = Tar::new();
     t.file(&deep, b"x");
     let (_sb, r) = run(&t.finish(2), &ExtractOptions::default());
-    assert!(matches!(r, Err(LayerError::NameTooLong { limit: 4096, .. })));
+    assert!(matches!(
+        r,
+        Err(LayerError::NameTooLong { limit: 4096, .. })
+    ));
 }
 
 #[test]

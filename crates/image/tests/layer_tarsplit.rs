@@ -89,10 +89,23 @@ fn real_rootfs_tar_round_trip() {
     // GNU tar of real system directories: long names, hard links, symlinks,
     // its own padding to a 10 KiB record.
     let out = Command::new("tar")
-        .args(["-C", "/", "--xattrs", "-cf", "-", "etc", "bin/busybox", "usr/share/zoneinfo"])
+        .args([
+            "-C",
+            "/",
+            "--xattrs",
+            "-cf",
+            "-",
+            "etc",
+            "bin/busybox",
+            "usr/share/zoneinfo",
+        ])
         .output()
         .unwrap();
-    assert!(!out.stdout.is_empty(), "tar failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.stdout.is_empty(),
+        "tar failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sb = round_trip(&out.stdout);
     assert!(sb.dest().join("etc").is_dir());
 }

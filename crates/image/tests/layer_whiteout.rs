@@ -23,7 +23,9 @@ fn whiteout_layer() -> Vec<u8> {
 
 fn xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 64];
-    rustix::fs::lgetxattr(p, name, &mut buf[..]).ok().map(|n| buf[..n].to_vec())
+    rustix::fs::lgetxattr(p, name, &mut buf[..])
+        .ok()
+        .map(|n| buf[..n].to_vec())
 }
 
 #[test]
@@ -32,7 +34,12 @@ fn overlay_mode_makes_overlay_whiteouts() {
         return;
     }
     let sb = Sandbox::new();
-    let out = layer::extract(&whiteout_layer()[..], &sb.dest(), &ExtractOptions::default()).unwrap();
+    let out = layer::extract(
+        &whiteout_layer()[..],
+        &sb.dest(),
+        &ExtractOptions::default(),
+    )
+    .unwrap();
     assert_eq!(out.whiteouts, 3);
     let d = sb.dest();
     for w in ["etc/motd", "gone"] {
@@ -40,7 +47,10 @@ fn overlay_mode_makes_overlay_whiteouts() {
         assert!(m.file_type().is_char_device(), "{w}");
         assert_eq!(m.rdev(), 0);
     }
-    assert_eq!(xattr(&d.join("opt"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
+    assert_eq!(
+        xattr(&d.join("opt"), "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
     assert_eq!(fs::read(d.join("opt/new")).unwrap(), b"new");
     assert!(!d.join("opt/.wh..wh..opq").exists());
     assert!(!d.join("usr/.wh..wh.plnk").exists());
@@ -58,10 +68,14 @@ fn overlay_mode_rootless_uses_user_xattrs_when_mknod_is_refused() {
     };
     layer::extract(&whiteout_layer()[..], &sb.dest(), &opts).unwrap();
     let d = sb.dest();
-    assert_eq!(xattr(&d.join("opt"), "user.overlay.opaque").as_deref(), Some(&b"y"[..]));
+    assert_eq!(
+        xattr(&d.join("opt"), "user.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
     let m = fs::symlink_metadata(d.join("gone")).unwrap();
     let is_dev = m.file_type().is_char_device() && m.rdev() == 0;
-    let is_xattr = m.file_type().is_file() && xattr(&d.join("gone"), "user.overlay.whiteout").is_some();
+    let is_xattr =
+        m.file_type().is_file() && xattr(&d.join("gone"), "user.overlay.whiteout").is_some();
     assert!(is_dev || is_xattr);
 }
 
@@ -85,7 +99,10 @@ fn apply_mode_deletes_from_the_lower_copy() {
     assert!(!d.join("etc/motd").exists());
     assert!(d.join("etc/keep").exists());
     assert!(!d.join("gone").exists());
-    let mut opt: Vec<_> = fs::read_dir(d.join("opt")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut opt: Vec<_> = fs::read_dir(d.join("opt"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     opt.sort();
     assert_eq!(opt, ["new"]);
     sb.assert_nothing_outside();

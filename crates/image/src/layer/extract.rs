@@ -397,12 +397,13 @@ impl<'o> Extractor<'o> {
     fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>, entry: &str) -> Result<Meta, LayerError> {
         let bad = |what: &str| self.invalid(entry, format!("bad header: {what}"));
         let h = e.header();
-        let mode = h.mode().map_err(|_| bad("mode"))?;
-        let uid =
-            u32::try_from(h.uid().map_err(|_| bad("uid"))?).map_err(|_| bad("uid too large"))?;
-        let gid =
-            u32::try_from(h.gid().map_err(|_| bad("gid"))?).map_err(|_| bad("gid too large"))?;
-        let secs = h.mtime().map_err(|_| bad("mtime"))?;
+        let old = h.as_old();
+        let mode = lenient(h.mode(), &old.mode).ok_or_else(|| bad("mode"))?;
+        let uid = lenient(h.uid(), &old.uid).ok_or_else(|| bad("uid"))?;
+        let uid = u32::try_from(uid).map_err(|_| bad("uid too large"))?;
+        let gid = lenient(h.gid(), &old.gid).ok_or_else(|| bad("gid"))?;
+        let gid = u32::try_from(gid).map_err(|_| bad("gid too large"))?;
+        let secs = lenient(h.mtime(), &old.mtime).ok_or_else(|| bad("mtime"))?;
         let mut mtime = Timespec {
             tv_sec: i64::try_from(secs).unwrap_or(i64::MAX),
             tv_nsec: 0,
@@ -843,6 +844,16 @@ fn copy(
         done += n as u64;
     }
     Ok(done)
+}
+
+/// A numeric header field; an empty one (all NUL or spaces) reads as 0, as
+/// in Go's archive/tar, because some writers leave unused fields blank.
+fn lenient<T: Default>(r: io::Result<T>, raw: &[u8]) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Some(T::default()),
+        Err(_) => None,
+    }
 }
 
 pub(crate) fn io_errno(e: &io::Error) -> Errno {

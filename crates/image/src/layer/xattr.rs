@@ -61,7 +61,11 @@ pub(crate) fn fset(fd: impl rustix::fd::AsFd, name: &[u8], value: &[u8]) -> Resu
 /// Set on the object an fd (possibly O_PATH) refers to: fsetxattr refuses
 /// O_PATH fds, so go through the magic link, which must be followed (the
 /// l-variant would act on the /proc link itself).
-pub(crate) fn set_on_fd(fd: rustix::fd::BorrowedFd<'_>, name: &[u8], value: &[u8]) -> Result<(), Errno> {
+pub(crate) fn set_on_fd(
+    fd: rustix::fd::BorrowedFd<'_>,
+    name: &[u8],
+    value: &[u8],
+) -> Result<(), Errno> {
     rustix::fs::setxattr(
         berth_safepath::proc_fd_path(fd),
         OsStr::from_bytes(name),

@@ -50,7 +50,11 @@ impl<'a> E<'a> {
             name: name.as_bytes(),
             kind,
             content: b"",
-            mode: if kind == EntryType::Directory { 0o755 } else { 0o644 },
+            mode: if kind == EntryType::Directory {
+                0o755
+            } else {
+                0o644
+            },
             uid: 0,
             gid: 0,
             mtime: 1_600_000_000,
@@ -92,7 +96,13 @@ impl Tar {
         Tar::default()
     }
 
-    pub fn raw_header(&mut self, name: &[u8], kind: EntryType, size: u64, f: impl FnOnce(&mut Header)) {
+    pub fn raw_header(
+        &mut self,
+        name: &[u8],
+        kind: EntryType,
+        size: u64,
+        f: impl FnOnce(&mut Header),
+    ) {
         let mut h = Header::new_ustar();
         let u = h.as_ustar_mut().unwrap();
         let n = name.len().min(100);
@@ -120,7 +130,12 @@ impl Tar {
         }
         if !pax.is_empty() {
             let body = pax_body(&pax);
-            self.raw_header(b"././@PaxHeader", EntryType::XHeader, body.len() as u64, |_| {});
+            self.raw_header(
+                b"././@PaxHeader",
+                EntryType::XHeader,
+                body.len() as u64,
+                |_| {},
+            );
             self.data.extend_from_slice(&body);
             pad(&mut self.data);
         }
@@ -202,7 +217,10 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
-        let tmp = tempfile::Builder::new().prefix("berth-layer-test-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("berth-layer-test-")
+            .tempdir()
+            .unwrap();
         std::fs::create_dir(tmp.path().join("dest")).unwrap();
         std::fs::create_dir(tmp.path().join("outside")).unwrap();
         std::fs::write(tmp.path().join("outside/sentinel"), b"untouched").unwrap();
@@ -221,13 +239,20 @@ impl Sandbox {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, ["dest", "outside"], "something was created next to dest");
+        assert_eq!(
+            names,
+            ["dest", "outside"],
+            "something was created next to dest"
+        );
         let mut out: Vec<_> = std::fs::read_dir(self.path().join("outside"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         out.sort();
         assert_eq!(out, ["sentinel"]);
-        assert_eq!(std::fs::read(self.path().join("outside/sentinel")).unwrap(), b"untouched");
+        assert_eq!(
+            std::fs::read(self.path().join("outside/sentinel")).unwrap(),
+            b"untouched"
+        );
     }
 }
