@@ -228,3 +228,25 @@ fn garbage_and_truncated_headers_fail_cleanly() {
     let (_sb, r) = run(&bad, &ExtractOptions::default());
     assert!(r.is_err());
 }
+
+#[test]
+fn hard_link_to_a_symlink_links_the_symlink_itself() {
+    let mut t = Tar::new();
+    t.symlink("sym", "../outside/sentinel");
+    t.hardlink("hl", "sym");
+    t.file("hl", b"replaces the link, not the outside file");
+    let (sb, r) = run(&t.finish(2), &ExtractOptions::default());
+    r.unwrap();
+    let m = fs::symlink_metadata(sb.dest().join("sym")).unwrap();
+    assert!(m.file_type().is_symlink());
+    let mut t = Tar::new();
+    t.symlink("sym", "../outside/sentinel");
+    t.hardlink("hl", "sym");
+    let (sb, r) = run(&t.finish(2), &ExtractOptions::default());
+    r.unwrap();
+    let hl = fs::symlink_metadata(sb.dest().join("hl")).unwrap();
+    assert!(
+        hl.file_type().is_symlink(),
+        "hard link followed the symlink"
+    );
+}

@@ -424,7 +424,7 @@ mod tests {
     #[test]
     fn pax_record_length_counts_itself() {
         let b = pax_body(&[(b"path".to_vec(), vec![b'a'; 2])]);
-        assert_eq!(b, b"12 path=aa\n");
+        assert_eq!(b, b"11 path=aa\n");
         let b = pax_body(&[(b"path".to_vec(), vec![b'a'; 93])]);
         assert_eq!(&b[..4], b"103 ");
         assert_eq!(b.len(), 103);

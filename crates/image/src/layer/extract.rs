@@ -65,8 +65,24 @@ pub struct Extracted {
 }
 
 /// Extract the (possibly compressed) layer tar `input` into `dest`, an
-/// existing directory. See the module docs of `layer` for the policies.
+/// existing directory. See the module docs of `layer` for the policies. On
+/// error `dest` is left partly written (the caller discards it) and a
+/// partial tar-split is removed.
 pub fn extract(
+    input: impl Read,
+    dest: &Path,
+    opts: &ExtractOptions,
+) -> Result<Extracted, LayerError> {
+    let r = extract_inner(input, dest, opts);
+    if r.is_err() {
+        if let Some(p) = &opts.tar_split {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    r
+}
+
+fn extract_inner(
     input: impl Read,
     dest: &Path,
     opts: &ExtractOptions,
