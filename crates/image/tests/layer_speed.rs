@@ -8,6 +8,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use berth_image::layer::{self, ExtractOptions};
+use layer_util::opts;
 
 /// ~100 MB (20 MB in debug builds) in many small and some large files,
 /// shaped roughly like a distro rootfs.
@@ -76,12 +77,12 @@ fn extraction_speed() {
             .unwrap();
         let dest = tmp.path().join("d");
         std::fs::create_dir(&dest).unwrap();
-        let opts = ExtractOptions {
+        let o = ExtractOptions {
             tar_split: split.then(|| tmp.path().join("split")),
-            ..Default::default()
+            ..opts()
         };
         let t0 = Instant::now();
-        let out = layer::extract(input, &dest, &opts).unwrap();
+        let out = layer::extract(input, &dest, &o).unwrap();
         let dt = t0.elapsed().as_secs_f64();
         assert_eq!(out.entries as usize, files + files.div_ceil(50));
         eprintln!(
