@@ -143,6 +143,10 @@ fn duplicates_later_wins() {
     t.dir("keep/");
     t.file("keep/old", b"old");
     t.dir("keep/"); // existing dir keeps content
+    t.symlink("s", "t");
+    t.file("s/f1", b"via symlink"); // lands in t/f1 (resolved inside root)
+    t.dir("s/"); // the symlink is replaced by a real directory...
+    t.file("s/f2", b"in s"); // ...so this must not reuse a cached fd of t
     let tar = t.finish(2);
     layer::extract(&tar[..], &sb.dest(), &opts()).unwrap();
     let d = sb.dest();
@@ -151,6 +155,9 @@ fn duplicates_later_wins() {
     assert_eq!(fs::read(d.join("x")).unwrap(), b"now a file");
     assert_eq!(fs::read(d.join("y/z")).unwrap(), b"z");
     assert_eq!(fs::read(d.join("keep/old")).unwrap(), b"old");
+    assert_eq!(fs::read(d.join("t/f1")).unwrap(), b"via symlink");
+    assert_eq!(fs::read(d.join("s/f2")).unwrap(), b"in s");
+    assert!(!d.join("t/f2").exists());
 }
 
 #[test]
