@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use berth_image::layer::{self, DiffOptions, ExtractOptions, WhiteoutMode};
-use layer_util::{root_or_skip, sha256};
+use layer_util::{opts, root_or_skip, sha256};
 use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
 
 /// Unmounts on drop, so a failing assertion does not leave a mount behind.
@@ -19,18 +19,18 @@ struct Mounted(PathBuf);
 
 impl Mounted {
     fn overlay(lower: &str, upper: &Path, work: &Path, at: &Path) -> Mounted {
-        let opts = format!(
+        let o = format!(
             "lowerdir={lower},upperdir={},workdir={}",
             upper.display(),
             work.display()
         );
-        let opts = std::ffi::CString::new(opts).unwrap();
+        let o = std::ffi::CString::new(o).unwrap();
         mount(
             "overlay",
             at,
             "overlay",
             MountFlags::empty(),
-            Some(opts.as_c_str()),
+            Some(o.as_c_str()),
         )
         .expect("mount overlay");
         Mounted(at.to_path_buf())
@@ -185,11 +185,11 @@ fn diff_of_a_real_overlay_upper() {
         .status()
         .unwrap();
     assert!(st.success());
-    let opts = ExtractOptions {
+    let o = ExtractOptions {
         whiteouts: WhiteoutMode::Apply,
-        ..Default::default()
+        ..opts()
     };
-    layer::extract(&tar[..], &copy, &opts).unwrap();
+    layer::extract(&tar[..], &copy, &o).unwrap();
     assert_eq!(snapshot(&copy), expected);
     let a = fs::metadata(copy.join("suid")).unwrap();
     assert_eq!(a.ino(), fs::metadata(copy.join("suid-link")).unwrap().ino());
@@ -197,7 +197,7 @@ fn diff_of_a_real_overlay_upper() {
     // Extract as a layer dir (overlay whiteouts) and stack it on lower.
     let layer_dir = t.join("layer");
     fs::create_dir(&layer_dir).unwrap();
-    layer::extract(&tar[..], &layer_dir, &ExtractOptions::default()).unwrap();
+    layer::extract(&tar[..], &layer_dir, &opts()).unwrap();
     let stacked = t.join("stacked");
     fs::create_dir(&stacked).unwrap();
     let lowers = format!("{}:{}", layer_dir.display(), lower.display());
@@ -226,13 +226,13 @@ fn diff_round_trips_through_extract() {
     fs::write(src.join("empty"), b"").unwrap();
     symlink("a/b/f", src.join("rel")).unwrap();
     let mut tar = Vec::new();
-    let opts = DiffOptions {
+    let o = DiffOptions {
         reproducible_mtime: Some(1_000_000_000),
     };
-    layer::diff(&src, &mut tar, &opts).unwrap();
+    layer::diff(&src, &mut tar, &o).unwrap();
     let dst = tmp.path().join("dst");
     fs::create_dir(&dst).unwrap();
-    let out = layer::extract(&tar[..], &dst, &ExtractOptions::default()).unwrap();
+    let out = layer::extract(&tar[..], &dst, &opts()).unwrap();
     assert_eq!(out.diff_id, sha256(&tar));
     assert_eq!(snapshot(&src), snapshot(&dst));
     // Clamped mtimes.

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
 use berth_image::layer::{self, Compression, ExtractOptions};
-use layer_util::{root_or_skip, sha256, Sandbox, Tar, E};
+use layer_util::{opts, root_or_skip, sha256, Sandbox, Tar, E};
 use tar::EntryType;
 
 fn sample() -> Vec<u8> {
@@ -39,7 +39,7 @@ fn sample() -> Vec<u8> {
 fn types_metadata_and_diff_id() {
     let sb = Sandbox::new();
     let tar = sample();
-    let out = layer::extract(&tar[..], &sb.dest(), &ExtractOptions::default()).unwrap();
+    let out = layer::extract(&tar[..], &sb.dest(), &opts()).unwrap();
     assert_eq!(out.diff_id, sha256(&tar));
     assert_eq!(out.entries, 10);
     assert_eq!(out.size, 6 + 12 + 1);
@@ -88,7 +88,7 @@ fn gzip_and_zstd_input() {
     assert_eq!(layer::detect(&tar), Compression::None);
     for input in [gz, zst] {
         let sb = Sandbox::new();
-        let out = layer::extract(&input[..], &sb.dest(), &ExtractOptions::default()).unwrap();
+        let out = layer::extract(&input[..], &sb.dest(), &opts()).unwrap();
         // diff_id is over the uncompressed stream.
         assert_eq!(out.diff_id, sha256(&tar));
         assert_eq!(
@@ -114,7 +114,7 @@ fn long_names_pax_and_gnu() {
     t.add(s);
     t.hardlink(&format!("{}/hl", "d".repeat(60)), &long300);
     let tar = t.finish(2);
-    let out = layer::extract(&tar[..], &sb.dest(), &ExtractOptions::default()).unwrap();
+    let out = layer::extract(&tar[..], &sb.dest(), &opts()).unwrap();
     assert_eq!(out.diff_id, sha256(&tar));
     let d = sb.dest();
     assert_eq!(fs::read(d.join(&long150)).unwrap(), b"150");
@@ -143,14 +143,21 @@ fn duplicates_later_wins() {
     t.dir("keep/");
     t.file("keep/old", b"old");
     t.dir("keep/"); // existing dir keeps content
+    t.symlink("s", "t");
+    t.file("s/f1", b"via symlink"); // lands in t/f1 (resolved inside root)
+    t.dir("s/"); // the symlink is replaced by a real directory...
+    t.file("s/f2", b"in s"); // ...so this must not reuse a cached fd of t
     let tar = t.finish(2);
-    layer::extract(&tar[..], &sb.dest(), &ExtractOptions::default()).unwrap();
+    layer::extract(&tar[..], &sb.dest(), &opts()).unwrap();
     let d = sb.dest();
     assert_eq!(fs::read(d.join("a")).unwrap(), b"second");
     assert_eq!(fs::read(d.join("alias")).unwrap(), b"first");
     assert_eq!(fs::read(d.join("x")).unwrap(), b"now a file");
     assert_eq!(fs::read(d.join("y/z")).unwrap(), b"z");
     assert_eq!(fs::read(d.join("keep/old")).unwrap(), b"old");
+    assert_eq!(fs::read(d.join("t/f1")).unwrap(), b"via symlink");
+    assert_eq!(fs::read(d.join("s/f2")).unwrap(), b"in s");
+    assert!(!d.join("t/f2").exists());
 }
 
 #[test]
@@ -167,11 +174,11 @@ fn devices_fifos_and_rootless_skip() {
     let tar = t.finish(2);
 
     let sb = Sandbox::new();
-    let opts = ExtractOptions {
+    let rootless = ExtractOptions {
         rootless: true,
-        ..Default::default()
+        ..opts()
     };
-    let out = layer::extract(&tar[..], &sb.dest(), &opts).unwrap();
+    let out = layer::extract(&tar[..], &sb.dest(), &rootless).unwrap();
     assert_eq!(out.skipped_devices, 2);
     assert!(!sb.dest().join("dev/null").exists());
     assert!(fs::symlink_metadata(sb.dest().join("run/fifo"))
@@ -183,7 +190,7 @@ fn devices_fifos_and_rootless_skip() {
         return;
     }
     let sb = Sandbox::new();
-    let out = layer::extract(&tar[..], &sb.dest(), &ExtractOptions::default()).unwrap();
+    let out = layer::extract(&tar[..], &sb.dest(), &opts()).unwrap();
     assert_eq!(out.skipped_devices, 0);
     let m = fs::symlink_metadata(sb.dest().join("dev/null")).unwrap();
     assert!(m.file_type().is_char_device());
@@ -218,7 +225,7 @@ fn xattrs_including_security_capability() {
     t.add(d);
     let tar = t.finish(2);
     let sb = Sandbox::new();
-    layer::extract(&tar[..], &sb.dest(), &ExtractOptions::default()).unwrap();
+    layer::extract(&tar[..], &sb.dest(), &opts()).unwrap();
     let get = |p: &str, n: &str| {
         let mut buf = vec![0u8; 256];
         let len = rustix::fs::lgetxattr(sb.dest().join(p), n, &mut buf[..]).unwrap();
@@ -241,7 +248,7 @@ fn dot_slash_root_entry_and_pax_mtime() {
     f.pax = vec![("mtime", b"1700000000.25")];
     t.add(f);
     let tar = t.finish(2);
-    layer::extract(&tar[..], &sb.dest(), &ExtractOptions::default()).unwrap();
+    layer::extract(&tar[..], &sb.dest(), &opts()).unwrap();
     assert_eq!(fs::metadata(sb.dest()).unwrap().mode() & 0o777, 0o750);
     let m = fs::metadata(sb.dest().join("f")).unwrap();
     assert_eq!((m.mtime(), m.mtime_nsec()), (1_700_000_000, 250_000_000));

@@ -7,7 +7,7 @@ use std::fs;
 use std::io::{self, Read};
 
 use berth_image::layer::{self, ExtractOptions, LayerError, WhiteoutMode};
-use layer_util::{Sandbox, Tar, E};
+use layer_util::{opts, Sandbox, Tar, E};
 use tar::EntryType;
 
 fn run(tar: &[u8], opts: &ExtractOptions) -> (Sandbox, Result<layer::Extracted, LayerError>) {
@@ -27,7 +27,7 @@ fn dotdot_escape_is_rejected_naming_the_entry() {
         let mut t = Tar::new();
         t.file("ok", b"fine");
         t.file(name, b"evil");
-        let (_sb, r) = run(&t.finish(2), &ExtractOptions::default());
+        let (_sb, r) = run(&t.finish(2), &opts());
         let e = r.unwrap_err();
         assert!(matches!(e, LayerError::Escapes { .. }), "{e}");
         assert!(
@@ -43,7 +43,7 @@ fn absolute_names_are_made_relative() {
     let mut t = Tar::new();
     t.file("/etc/passwd", b"root:x:0:0::/root:/bin/sh\n");
     t.file("/a/b/../c", b"c");
-    let (sb, r) = run(&t.finish(2), &ExtractOptions::default());
+    let (sb, r) = run(&t.finish(2), &opts());
     r.unwrap();
     assert_eq!(
         fs::read(sb.dest().join("etc/passwd")).unwrap(),
@@ -67,7 +67,7 @@ fn symlink_then_write_through_stays_inside() {
         t.file("link/sentinel", b"pwned");
         t.symlink("final", "../outside/sentinel");
         t.file("final", b"pwned");
-        let (sb, r) = run(&t.finish(2), &ExtractOptions::default());
+        let (sb, r) = run(&t.finish(2), &opts());
         // Either it lands inside dest or fails; never outside.
         if r.is_ok() {
             // The final-component write replaced the symlink itself.
@@ -85,7 +85,7 @@ fn symlink_parent_is_resolved_inside_root() {
     let mut t = Tar::new();
     t.symlink("etc", "/real-etc");
     t.file("etc/passwd", b"inside");
-    let (sb, r) = run(&t.finish(2), &ExtractOptions::default());
+    let (sb, r) = run(&t.finish(2), &opts());
     r.unwrap();
     assert_eq!(
         fs::read(sb.dest().join("real-etc/passwd")).unwrap(),
@@ -98,7 +98,7 @@ fn hard_link_to_outside_is_an_error() {
     for target in ["../outside/sentinel", "/../outside/sentinel"] {
         let mut t = Tar::new();
         t.hardlink("stolen", target);
-        let (_sb, r) = run(&t.finish(2), &ExtractOptions::default());
+        let (_sb, r) = run(&t.finish(2), &opts());
         let e = r.unwrap_err();
         assert!(matches!(e, LayerError::LinkEscapes { .. }), "{e}");
     }
@@ -107,7 +107,7 @@ fn hard_link_to_outside_is_an_error() {
     let mut t = Tar::new();
     t.symlink("out", "../outside");
     t.hardlink("stolen", "out/sentinel");
-    let (sb, r) = run(&t.finish(2), &ExtractOptions::default());
+    let (sb, r) = run(&t.finish(2), &opts());
     let e = r.unwrap_err();
     assert!(matches!(e, LayerError::LinkTarget { .. }), "{e}");
     assert!(!sb.dest().join("stolen").exists());
@@ -115,7 +115,7 @@ fn hard_link_to_outside_is_an_error() {
     let mut t = Tar::new();
     t.file("f", b"f");
     t.hardlink("g", "/f");
-    let (sb, r) = run(&t.finish(2), &ExtractOptions::default());
+    let (sb, r) = run(&t.finish(2), &opts());
     r.unwrap();
     assert_eq!(fs::read(sb.dest().join("g")).unwrap(), b"f");
 }
@@ -125,22 +125,22 @@ fn whiteout_outside_is_an_error() {
     for mode in [WhiteoutMode::Overlay, WhiteoutMode::Apply] {
         let mut t = Tar::new();
         t.file("../outside/.wh.sentinel", b"");
-        let opts = ExtractOptions {
+        let o = ExtractOptions {
             whiteouts: mode,
-            ..Default::default()
+            ..opts()
         };
-        let (_sb, r) = run(&t.finish(2), &opts);
+        let (_sb, r) = run(&t.finish(2), &o);
         assert!(matches!(r, Err(LayerError::Escapes { .. })));
         // ".wh.." would name the parent.
         let mut t = Tar::new();
         t.file("a/.wh..", b"");
-        let (_sb, r) = run(&t.finish(2), &opts);
+        let (_sb, r) = run(&t.finish(2), &o);
         assert!(r.is_err());
         // A whiteout through a symlink to the outside removes nothing there.
         let mut t = Tar::new();
         t.symlink("out", "../outside");
         t.file("out/.wh.sentinel", b"");
-        let (_sb, _r) = run(&t.finish(2), &opts);
+        let (_sb, _r) = run(&t.finish(2), &o);
     }
 }
 
@@ -154,7 +154,7 @@ fn absurd_size_fails_when_the_stream_ends() {
     e.claimed_size = Some(1 << 40);
     t.add(e);
     let tar = t.data.clone();
-    let (sb, r) = run(&tar, &ExtractOptions::default());
+    let (sb, r) = run(&tar, &opts());
     let e = r.unwrap_err();
     assert!(
         matches!(e, LayerError::Truncated { expected, got, .. } if expected == 1 << 40 && got == 4096),
@@ -178,7 +178,7 @@ fn huge_pax_header_is_bounded() {
     let head = t.data.clone();
     let endless = head.chain(io::repeat(b'a'));
     let sb = Sandbox::new();
-    let e = layer::extract(endless, &sb.dest(), &ExtractOptions::default()).unwrap_err();
+    let e = layer::extract(endless, &sb.dest(), &opts()).unwrap_err();
     assert!(matches!(e, LayerError::MetadataTooLarge { .. }), "{e}");
     sb.assert_nothing_outside();
 }
@@ -188,12 +188,12 @@ fn long_paths_are_capped() {
     let comp = "c".repeat(256);
     let mut t = Tar::new();
     t.file(&comp, b"x");
-    let (_sb, r) = run(&t.finish(2), &ExtractOptions::default());
+    let (_sb, r) = run(&t.finish(2), &opts());
     assert!(matches!(r, Err(LayerError::NameTooLong { limit: 255, .. })));
     let deep = vec!["d".repeat(200); 25].join("/");
     let mut t = Tar::new();
     t.file(&deep, b"x");
-    let (_sb, r) = run(&t.finish(2), &ExtractOptions::default());
+    let (_sb, r) = run(&t.finish(2), &opts());
     assert!(matches!(
         r,
         Err(LayerError::NameTooLong { limit: 4096, .. })
@@ -206,11 +206,11 @@ fn devices_when_rootless_are_skipped() {
     let mut c = E::new("dev/mem", EntryType::Char);
     c.dev = (1, 1);
     t.add(c);
-    let opts = ExtractOptions {
+    let o = ExtractOptions {
         rootless: true,
-        ..Default::default()
+        ..opts()
     };
-    let (sb, r) = run(&t.finish(2), &opts);
+    let (sb, r) = run(&t.finish(2), &o);
     assert_eq!(r.unwrap().skipped_devices, 1);
     assert!(!sb.dest().join("dev/mem").exists());
 }
@@ -221,11 +221,11 @@ fn garbage_and_truncated_headers_fail_cleanly() {
     t.file("a", b"a");
     let mut tar = t.finish(0);
     tar.extend_from_slice(&[0x41; 300]); // half a header
-    let (_sb, r) = run(&tar, &ExtractOptions::default());
+    let (_sb, r) = run(&tar, &opts());
     assert!(matches!(r, Err(LayerError::Tar { .. })), "{r:?}");
     let mut bad = vec![0x55u8; 512];
     bad[0] = b'x';
-    let (_sb, r) = run(&bad, &ExtractOptions::default());
+    let (_sb, r) = run(&bad, &opts());
     assert!(r.is_err());
 }
 
@@ -235,14 +235,14 @@ fn hard_link_to_a_symlink_links_the_symlink_itself() {
     t.symlink("sym", "../outside/sentinel");
     t.hardlink("hl", "sym");
     t.file("hl", b"replaces the link, not the outside file");
-    let (sb, r) = run(&t.finish(2), &ExtractOptions::default());
+    let (sb, r) = run(&t.finish(2), &opts());
     r.unwrap();
     let m = fs::symlink_metadata(sb.dest().join("sym")).unwrap();
     assert!(m.file_type().is_symlink());
     let mut t = Tar::new();
     t.symlink("sym", "../outside/sentinel");
     t.hardlink("hl", "sym");
-    let (sb, r) = run(&t.finish(2), &ExtractOptions::default());
+    let (sb, r) = run(&t.finish(2), &opts());
     r.unwrap();
     let hl = fs::symlink_metadata(sb.dest().join("hl")).unwrap();
     assert!(

@@ -1,6 +1,8 @@
 //! Extraction throughput on a generated tar of many files (printed, not
 //! asserted). Meaningful in release builds:
 //! `cargo test --release -p berth-image --test layer_speed -- --nocapture`.
+//! TMPDIR picks the filesystem written to; BERTH_LAYER_SPEED_TAR=<file>
+//! also times extracting that tar (e.g. a real rootfs).
 
 mod layer_util;
 
@@ -8,6 +10,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use berth_image::layer::{self, ExtractOptions};
+use layer_util::opts;
 
 /// ~100 MB (20 MB in debug builds) in many small and some large files,
 /// shaped roughly like a distro rootfs.
@@ -76,12 +79,12 @@ fn extraction_speed() {
             .unwrap();
         let dest = tmp.path().join("d");
         std::fs::create_dir(&dest).unwrap();
-        let opts = ExtractOptions {
+        let o = ExtractOptions {
             tar_split: split.then(|| tmp.path().join("split")),
-            ..Default::default()
+            ..opts()
         };
         let t0 = Instant::now();
-        let out = layer::extract(input, &dest, &opts).unwrap();
+        let out = layer::extract(input, &dest, &o).unwrap();
         let dt = t0.elapsed().as_secs_f64();
         assert_eq!(out.entries as usize, files + files.div_ceil(50));
         eprintln!(
@@ -96,5 +99,50 @@ fn extraction_speed() {
             assert_eq!(n as usize, tar.len());
             eprintln!("SPEED reassemble {name:13} {:.0} MB/s", mb / dt);
         }
+    }
+}
+
+fn timed(name: &str, input: &[u8], mb: f64) {
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-layer-speed-")
+        .tempdir()
+        .unwrap();
+    let dest = tmp.path().join("d");
+    std::fs::create_dir(&dest).unwrap();
+    let t0 = Instant::now();
+    let out = layer::extract(input, &dest, &opts()).unwrap();
+    let dt = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "SPEED extract {name:16} {mb:.1} MB, {} entries: {dt:.2}s = {:.0} MB/s",
+        out.entries,
+        mb / dt
+    );
+}
+
+#[test]
+fn parallel_and_external_speed() {
+    let (tar, _) = generate();
+    let mb = tar.len() as f64 / 1e6;
+    // One layer per thread, as the image store does.
+    let t0 = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let tmp = tempfile::Builder::new()
+                    .prefix("berth-layer-speed-")
+                    .tempdir()
+                    .unwrap();
+                layer::extract(&tar[..], tmp.path(), &opts()).unwrap();
+            });
+        }
+    });
+    let dt = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "SPEED extract 2 layers in parallel: {:.0} MB/s total",
+        2.0 * mb / dt
+    );
+    if let Ok(p) = std::env::var("BERTH_LAYER_SPEED_TAR") {
+        let data = std::fs::read(&p).unwrap();
+        timed(&p, &data, data.len() as f64 / 1e6);
     }
 }

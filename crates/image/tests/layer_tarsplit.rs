@@ -7,17 +7,17 @@ use std::fs;
 use std::process::Command;
 
 use berth_image::layer::{self, ExtractOptions, LayerError};
-use layer_util::{root_or_skip, sha256, Sandbox, Tar, E};
+use layer_util::{opts, root_or_skip, sha256, Sandbox, Tar, E};
 use tar::EntryType;
 
 fn round_trip(tar: &[u8]) -> Sandbox {
     let sb = Sandbox::new();
     let split = sb.path().join("outside/layer.tar-split");
-    let opts = ExtractOptions {
+    let o = ExtractOptions {
         tar_split: Some(split.clone()),
-        ..Default::default()
+        ..opts()
     };
-    let out = layer::extract(tar, &sb.dest(), &opts).unwrap();
+    let out = layer::extract(tar, &sb.dest(), &o).unwrap();
     assert_eq!(out.diff_id, sha256(tar));
     let mut rebuilt = Vec::new();
     let n = layer::reassemble(&split, &sb.dest(), &mut rebuilt).unwrap();
@@ -67,11 +67,11 @@ fn modified_layer_dir_is_detected() {
     let tar = t.finish(2);
     let sb = Sandbox::new();
     let split = sb.path().join("outside/s");
-    let opts = ExtractOptions {
+    let o = ExtractOptions {
         tar_split: Some(split.clone()),
-        ..Default::default()
+        ..opts()
     };
-    layer::extract(&tar[..], &sb.dest(), &opts).unwrap();
+    layer::extract(&tar[..], &sb.dest(), &o).unwrap();
     fs::write(sb.dest().join("f"), b"HELLO").unwrap();
     let e = layer::reassemble(&split, &sb.dest(), &mut Vec::new()).unwrap_err();
     assert!(matches!(e, LayerError::TarSplit { .. }), "{e}");

@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use berth_image::layer::{self, ExtractOptions, WhiteoutMode};
-use layer_util::{root_or_skip, Sandbox, Tar};
+use layer_util::{opts, root_or_skip, Sandbox, Tar};
 
 fn whiteout_layer() -> Vec<u8> {
     let mut t = Tar::new();
@@ -34,12 +34,7 @@ fn overlay_mode_makes_overlay_whiteouts() {
         return;
     }
     let sb = Sandbox::new();
-    let out = layer::extract(
-        &whiteout_layer()[..],
-        &sb.dest(),
-        &ExtractOptions::default(),
-    )
-    .unwrap();
+    let out = layer::extract(&whiteout_layer()[..], &sb.dest(), &opts()).unwrap();
     assert_eq!(out.whiteouts, 3);
     let d = sb.dest();
     for w in ["etc/motd", "gone"] {
@@ -62,11 +57,11 @@ fn overlay_mode_rootless_uses_user_xattrs_when_mknod_is_refused() {
     // As root mknod works, so this exercises only the opaque xattr name;
     // the mknod fallback is covered when run unprivileged.
     let sb = Sandbox::new();
-    let opts = ExtractOptions {
+    let o = ExtractOptions {
         rootless: true,
-        ..Default::default()
+        ..opts()
     };
-    layer::extract(&whiteout_layer()[..], &sb.dest(), &opts).unwrap();
+    layer::extract(&whiteout_layer()[..], &sb.dest(), &o).unwrap();
     let d = sb.dest();
     assert_eq!(
         xattr(&d.join("opt"), "user.overlay.opaque").as_deref(),
@@ -91,11 +86,11 @@ fn apply_mode_deletes_from_the_lower_copy() {
     fs::write(d.join("opt/old/deep/f"), b"f").unwrap();
     fs::write(d.join("opt/old2"), b"f").unwrap();
     fs::create_dir_all(d.join("gone/sub")).unwrap();
-    let opts = ExtractOptions {
+    let o = ExtractOptions {
         whiteouts: WhiteoutMode::Apply,
-        ..Default::default()
+        ..opts()
     };
-    layer::extract(&whiteout_layer()[..], &d, &opts).unwrap();
+    layer::extract(&whiteout_layer()[..], &d, &o).unwrap();
     assert!(!d.join("etc/motd").exists());
     assert!(d.join("etc/keep").exists());
     assert!(!d.join("gone").exists());
@@ -118,11 +113,11 @@ fn apply_mode_keeps_same_layer_entries() {
     t.file("dir/mine", b"m");
     t.file("dir/.wh..wh..opq", b""); // after a same-layer entry
     t.file("dir/.wh.mine", b""); // must not remove this layer's file
-    let opts = ExtractOptions {
+    let o = ExtractOptions {
         whiteouts: WhiteoutMode::Apply,
-        ..Default::default()
+        ..opts()
     };
-    layer::extract(&t.finish(2)[..], &d, &opts).unwrap();
+    layer::extract(&t.finish(2)[..], &d, &o).unwrap();
     assert!(!d.join("dir/lower").exists());
     assert_eq!(fs::read(d.join("dir/mine")).unwrap(), b"m");
 }

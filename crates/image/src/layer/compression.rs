@@ -32,32 +32,61 @@ const INPUT_BUF: usize = 256 * 1024;
 /// Wrap `r` in the decompressor its magic calls for (or none).
 pub fn decompress<'a>(r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
     let mut br = BufReader::with_capacity(INPUT_BUF, r);
-    // fill_buf may return fewer than 4 bytes from a pipe; keep reading
-    // until we can decide without consuming anything.
-    let kind = peek_kind(&mut br)?;
+    // A pipe may deliver fewer than 4 bytes at first: collect the magic
+    // with as many reads as it takes, then put it back in front.
+    let mut magic = Vec::with_capacity(ZSTD_MAGIC.len());
+    while magic.len() < ZSTD_MAGIC.len() {
+        let buf = br.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min(ZSTD_MAGIC.len() - magic.len());
+        magic.extend_from_slice(&buf[..n]);
+        br.consume(n);
+    }
+    let kind = detect(&magic);
+    let stream = io::Cursor::new(magic).chain(br);
     Ok(match kind {
         // Multi-member: some tools concatenate gzip members, and Go's reader
         // (what registries and containerd use) accepts that.
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(br)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(br)?),
-        Compression::None => Box::new(br),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(stream)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(stream)?),
+        Compression::None => Box::new(stream),
     })
 }
 
-fn peek_kind<R: Read>(br: &mut BufReader<R>) -> io::Result<Compression> {
-    let buf = br.fill_buf()?;
-    if buf.len() >= ZSTD_MAGIC.len() || buf.is_empty() {
-        return Ok(detect(buf));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out one byte per read, like a slow pipe.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() || buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = self.0[0];
+            self.0 = &self.0[1..];
+            Ok(1)
+        }
     }
-    // Rare: a short first read. A BufReader cannot be topped up without
-    // consuming, so decide on what we have when it is unambiguous.
-    if buf.len() >= 2 && buf.starts_with(&GZIP_MAGIC) {
-        return Ok(Compression::Gzip);
+
+    #[test]
+    fn magic_split_over_reads() {
+        let z = zstd::encode_all(&b"hello zstd"[..], 1).unwrap();
+        let mut out = Vec::new();
+        decompress(Trickle(&z))
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"hello zstd");
+        let mut out = Vec::new();
+        decompress(Trickle(b"ab"))
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"ab");
     }
-    if ZSTD_MAGIC.starts_with(buf) {
-        // Could be zstd with a 1-3 byte first read; tar headers never start
-        // with 0x28 0xb5, so guessing zstd is harmless if wrong (it errors).
-        return Ok(Compression::Zstd);
-    }
-    Ok(detect(buf))
 }

@@ -191,8 +191,9 @@ pub(crate) struct Extractor<'o> {
     ctl: Ctl,
     /// The last parent directory used: consecutive entries of a tar nearly
     /// always share it, which saves a path resolution per entry. Cleared
-    /// whenever a directory is removed, so it never points at a directory
-    /// that is no longer in the tree.
+    /// whenever anything is removed, so it always names what resolving the
+    /// path again would give (nothing else can change that: creating an
+    /// entry never replaces an existing one without removing it first).
     cache: Option<(PathBuf, Rc<OwnedFd>)>,
     dirs: Vec<Deferred>,
     /// Regular files recorded by reference in the tar-split, by path, with
@@ -331,8 +332,10 @@ impl<'o> Extractor<'o> {
             Err(Errno::NOENT) => return Ok(()),
             Err(e) => return Err(self.io(entry, "stat of the existing entry")(e)),
         };
+        // Any removal can change what a cached parent path resolves to (a
+        // symlink on the way may be gone), so resolve afresh after it.
+        self.cache = None;
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-            self.cache = None;
             remove_tree(dir, name).map_err(self.io(entry, "removing the existing directory"))
         } else {
             unlinkat(dir, name, AtFlags::empty())

@@ -256,3 +256,13 @@ impl Sandbox {
         );
     }
 }
+
+/// Default extract options for the current user: rootless when not root, so
+/// the unprivileged run exercises the rootless paths instead of failing on
+/// chown.
+pub fn opts() -> berth_image::layer::ExtractOptions {
+    berth_image::layer::ExtractOptions {
+        rootless: !rustix::process::geteuid().is_root(),
+        ..Default::default()
+    }
+}
