@@ -1,6 +1,7 @@
 //! The `berth` command. Installed (or symlinked) as `berth-runtime`, the same binary is a
 //! runc-compatible OCI runtime that containerd, CRI-O and Podman can call directly.
 
+mod errors;
 mod format;
 mod human;
 mod image_cli;
@@ -22,7 +23,8 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// Storage root for images and metadata (default /var/lib/berth; env BERTH_ROOT).
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Not global: `berth runtime --root` is the runtime's own state root.
+    #[arg(long, value_name = "DIR")]
     root: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -90,7 +92,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!("Error: {}", errors::render(&e));
             ExitCode::from(1)
         }
     }

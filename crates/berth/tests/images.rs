@@ -320,3 +320,55 @@ fn rusqlite_free_integrity(root: &Path) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+#[test]
+fn copy_driver_snapshot_applies_whiteouts() {
+    let Some(b) = Berth::new() else { return };
+    import_busybox(&b, "busybox:copy");
+    let rootfs = String::from_utf8(
+        b.cmd(&["image", "mount", "busybox:copy"])
+            .env("BERTH_STORAGE_DRIVER", "copy")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let rootfs = Path::new(rootfs.trim());
+    assert!(rootfs.join("bin/busybox").exists(), "{}", rootfs.display());
+    // A copy, not a mount: the store's layer is untouched by writes.
+    assert!(!common::host::mounts_under(rootfs.parent().unwrap()).iter().any(|m| m.contains("merged")));
+    std::fs::write(rootfs.join("new-file"), "x").unwrap();
+    let layer_dirs: Vec<_> = std::fs::read_dir(b.root.path().join("layers")).unwrap().flatten().collect();
+    assert!(!layer_dirs[0].path().join("diff/new-file").exists());
+    b.ok(&["image", "unmount", "busybox:copy"]);
+}
+
+#[test]
+fn filters_prune_and_errors() {
+    let Some(b) = Berth::new() else { return };
+    let tar = b.rootfs_tar();
+    let tar = tar.to_str().unwrap();
+    b.ok(&["import", "-c", "LABEL tier=base", tar, "labelled:1"]);
+    b.ok(&["import", "-c", "CMD [\"true\"]", tar]);
+    let dangling = b.ok(&["images", "--filter", "dangling=true", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(dangling.trim(), "<none>:<none>");
+    let labelled = b.ok(&["images", "--filter", "label=tier=base", "--format", "{{.Repository}}"]);
+    assert_eq!(labelled.trim(), "labelled");
+    let by_ref = b.ok(&["images", "label*", "--format", "{{.Tag}}"]);
+    assert_eq!(by_ref.trim(), "1");
+    let bad = b.run(&["images", "--filter", "nonsense=1"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid filter"));
+    // prune removes only the dangling image without -a, everything unused with -a.
+    let out = b.ok(&["image", "prune", "-f"]);
+    assert!(out.contains("deleted: sha256:") && out.contains("Total reclaimed space"), "{out}");
+    assert_eq!(b.ok(&["images", "-q"]).lines().count(), 1);
+    b.ok(&["image", "prune", "-a", "-f"]);
+    assert_eq!(b.ok(&["images", "-q"]).trim(), "");
+    // Bad input leaves the store as it was.
+    let bad = b.run(&["load", "-i", "/etc/hostname"]);
+    assert!(!bad.status.success());
+    let bad = b.run(&["import", "/nonexistent.tar", "x:1"]);
+    assert!(!bad.status.success());
+    assert_eq!(b.ok(&["images", "-q"]).trim(), "");
+}

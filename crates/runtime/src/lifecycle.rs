@@ -198,7 +198,9 @@ impl Container {
             // The init is gone but a shared-pid-namespace container may leave others.
             cgroup::kill_all(self.cgroup.as_ref(), libc::SIGKILL);
         }
-        let _ = self.cgroup.destroy();
+        // A cgroup that cannot be removed keeps the state too, so `delete` can be
+        // retried once whatever holds it is gone.
+        self.cgroup.destroy()?;
         if let Err(e) = hooks::run_all(
             Kind::Poststop,
             self.state.config.hooks().as_ref(),

@@ -140,7 +140,7 @@ pub fn main(bin: &str, args: Vec<OsString>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            logger.error(&format!("{e:#}"));
+            logger.error(&crate::errors::render(&e));
             ExitCode::FAILURE
         }
     }

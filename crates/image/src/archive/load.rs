@@ -95,7 +95,11 @@ fn json(src: &dyn Source, name: &str) -> Result<Value> {
 
 pub fn load_from(store: &ImageStore, src: &dyn Source) -> Result<Vec<Loaded>> {
     if src.exists("manifest.json") {
-        load_docker(store, src)
+        let manifest = json(src, "manifest.json")?;
+        if manifest.is_object() {
+            return load_manifest_dir(store, src, manifest);
+        }
+        load_docker(store, src, manifest)
     } else if src.exists("index.json") {
         load_oci(store, src)
     } else {
@@ -147,19 +151,47 @@ fn layer_sources<'a>(
         .collect())
 }
 
-fn load_docker(store: &ImageStore, src: &dyn Source) -> Result<Vec<Loaded>> {
-    let manifest = json(src, "manifest.json")?;
+/// One image of an archive, read and checked before anything is stored, so a broken
+/// entry anywhere in a multi-image archive stores nothing.
+struct Pending<'a> {
+    config: Vec<u8>,
+    manifest: Option<Vec<u8>>,
+    sources: Vec<LayerSource<'a>>,
+    tags: Vec<ImageRef>,
+}
+
+fn store_all(store: &ImageStore, pending: Vec<Pending<'_>>) -> Result<Vec<Loaded>> {
+    let mut out = Vec::new();
+    for p in pending {
+        store.add_layers(&p.sources)?;
+        let image = store.add_image(&p.config, p.manifest.as_deref(), &p.tags, None)?;
+        out.push(Loaded {
+            names: p.tags.iter().filter_map(|t| t.tagged()).collect(),
+            image,
+        });
+    }
+    Ok(out)
+}
+
+fn check_layers_present(src: &dyn Source, names: &[(String, Option<String>)]) -> Result<()> {
+    for (name, _) in names {
+        if !src.exists(name) {
+            return Err(invalid("archive", format!("layer {name} is missing")));
+        }
+    }
+    Ok(())
+}
+
+fn load_docker(store: &ImageStore, src: &dyn Source, manifest: Value) -> Result<Vec<Loaded>> {
     let entries = manifest
         .as_array()
-        .ok_or_else(|| invalid("manifest.json", "it is not a list"))?;
-    let mut out = Vec::new();
+        .ok_or_else(|| invalid("manifest.json", "it is neither a list (docker-archive) nor a manifest (docker-dir)"))?;
+    let mut pending = Vec::new();
     for e in entries {
         let config_name = e["Config"]
             .as_str()
             .ok_or_else(|| invalid("manifest.json", "an entry has no Config"))?;
-        let config = src
-            .read(config_name)
-            .ctx(|| format!("reading {config_name}"))?;
+        let config = src.read(config_name).ctx(|| format!("reading {config_name}"))?;
         let layers: Vec<(String, Option<String>)> = e["Layers"]
             .as_array()
             .ok_or_else(|| invalid("manifest.json", "an entry has no Layers"))?
@@ -173,21 +205,55 @@ fn load_docker(store: &ImageStore, src: &dyn Source) -> Result<Vec<Loaded>> {
                 (name, digest)
             })
             .collect();
+        check_layers_present(src, &layers)?;
         let sources = layer_sources(src, &config, layers)?;
-        store.add_layers(&sources)?;
         let mut tags = Vec::new();
         for t in e["RepoTags"].as_array().into_iter().flatten() {
             if let Some(t) = t.as_str() {
                 tags.push(ImageRef::parse(t)?);
             }
         }
-        let image = store.add_image(&config, None, &tags, None)?;
-        out.push(Loaded {
-            names: tags.iter().filter_map(|t| t.tagged()).collect(),
-            image,
+        pending.push(Pending {
+            config,
+            manifest: None,
+            sources,
+            tags,
         });
     }
-    Ok(out)
+    store_all(store, pending)
+}
+
+/// A "docker-dir" (skopeo/podman `dir:` transports): one image manifest in
+/// manifest.json and blobs named by their bare hex digest; it carries no name.
+fn load_manifest_dir(store: &ImageStore, src: &dyn Source, manifest: Value) -> Result<Vec<Loaded>> {
+    let bytes = src.read("manifest.json").ctx(|| "reading manifest.json".into())?;
+    let hex_name = |d: &str| -> Result<String> {
+        let (_, hex) = d
+            .split_once(':')
+            .ok_or_else(|| invalid("manifest.json", format!("digest {d:?} has no algorithm")))?;
+        Ok(hex.to_string())
+    };
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .ok_or_else(|| invalid("manifest.json", "it has no config descriptor"))?;
+    let config = src.read(&hex_name(config_digest)?).ctx(|| format!("reading config {config_digest}"))?;
+    check_digest(&config, config_digest)?;
+    let mut layers = Vec::new();
+    for l in manifest["layers"].as_array().into_iter().flatten() {
+        let d = l["digest"].as_str().ok_or_else(|| invalid("manifest.json", "a layer has no digest"))?;
+        layers.push((hex_name(d)?, Some(d.to_string())));
+    }
+    check_layers_present(src, &layers)?;
+    let sources = layer_sources(src, &config, layers)?;
+    store_all(
+        store,
+        vec![Pending {
+            config,
+            manifest: Some(bytes),
+            sources,
+            tags: Vec::new(),
+        }],
+    )
 }
 
 const MEDIA_INDEX: &[&str] = &[
@@ -245,7 +311,7 @@ fn check_digest(bytes: &[u8], digest: &str) -> Result<()> {
 
 fn load_oci(store: &ImageStore, src: &dyn Source) -> Result<Vec<Loaded>> {
     let index = json(src, "index.json")?;
-    let mut out = Vec::new();
+    let mut pending = Vec::new();
     for desc in index["manifests"].as_array().into_iter().flatten() {
         let (manifest_bytes, _manifest_digest) = pick_manifest(src, desc, 0)?;
         let manifest: Value = serde_json::from_slice(&manifest_bytes)
@@ -264,8 +330,8 @@ fn load_oci(store: &ImageStore, src: &dyn Source) -> Result<Vec<Loaded>> {
                 .ok_or_else(|| invalid("manifest", "a layer has no digest"))?;
             layers.push((blob_name(d)?, Some(d.to_string())));
         }
+        check_layers_present(src, &layers)?;
         let sources = layer_sources(src, &config, layers)?;
-        store.add_layers(&sources)?;
         let mut tags = Vec::new();
         let ann = &desc["annotations"];
         if let Some(full) = ann["io.containerd.image.name"].as_str() {
@@ -278,14 +344,15 @@ fn load_oci(store: &ImageStore, src: &dyn Source) -> Result<Vec<Loaded>> {
                 }
             }
         }
-        let image = store.add_image(&config, Some(&manifest_bytes), &tags, None)?;
-        out.push(Loaded {
-            names: tags.iter().filter_map(|t| t.tagged()).collect(),
-            image,
+        pending.push(Pending {
+            config,
+            manifest: Some(manifest_bytes),
+            sources,
+            tags,
         });
     }
-    if out.is_empty() {
+    if pending.is_empty() {
         return Err(invalid("index.json", "it lists no images"));
     }
-    Ok(out)
+    store_all(store, pending)
 }

@@ -42,10 +42,22 @@ pub struct TarSource {
 impl TarSource {
     pub fn index(path: &Path) -> io::Result<TarSource> {
         let f = File::open(path)?;
+        let len = f.metadata()?.len();
         let mut ar = tar::Archive::new(f);
         let mut entries = HashMap::new();
         for e in ar.entries_with_seek()? {
             let e = e?;
+            // Seeking past the end is not an error for the tar reader; a cut archive is.
+            if e.raw_file_position() + e.size() > len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the archive is truncated: entry {} needs {} bytes past its end",
+                        e.path()?.display(),
+                        e.raw_file_position() + e.size() - len
+                    ),
+                ));
+            }
             let name = clean(&e.path()?.to_string_lossy());
             let kind = e.header().entry_type();
             let link = if kind.is_symlink() || kind.is_hard_link() {
