@@ -60,6 +60,10 @@ enum Command {
     /// Manage berth.
     #[command(subcommand)]
     System(system_cli::SystemCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// Example: berth completion bash > /etc/bash_completion.d/berth
+    Completion { shell: clap_complete::Shell },
 }
 
 fn main() -> ExitCode {
@@ -74,6 +78,10 @@ fn main() -> ExitCode {
     if invoked_as.starts_with("berth-runtime") || invoked_as == "runc" {
         return runtime_cli::main(&invoked_as, argv.into_iter().skip(1).collect());
     }
+    // `berth images | head` should end quietly like any Unix tool, not panic on EPIPE.
+    // (The runtime keeps Rust's default: its hooks and pty relays handle EPIPE.)
+    // SAFETY: installing SIG_DFL for SIGPIPE before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse_from(&argv);
     let root = cli.root;
     let result = match cli.command {
@@ -88,6 +96,11 @@ fn main() -> ExitCode {
         Command::Import(a) => image_cli::archive::import(a, &root),
         Command::Inspect(a) => image_cli::inspect::inspect(a, &root),
         Command::System(c) => system_cli::run(c, &root),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
+            Ok(0)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

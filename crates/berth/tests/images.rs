@@ -336,9 +336,14 @@ fn copy_driver_snapshot_applies_whiteouts() {
     let rootfs = Path::new(rootfs.trim());
     assert!(rootfs.join("bin/busybox").exists(), "{}", rootfs.display());
     // A copy, not a mount: the store's layer is untouched by writes.
-    assert!(!common::host::mounts_under(rootfs.parent().unwrap()).iter().any(|m| m.contains("merged")));
+    assert!(!common::host::mounts_under(rootfs.parent().unwrap())
+        .iter()
+        .any(|m| m.contains("merged")));
     std::fs::write(rootfs.join("new-file"), "x").unwrap();
-    let layer_dirs: Vec<_> = std::fs::read_dir(b.root.path().join("layers")).unwrap().flatten().collect();
+    let layer_dirs: Vec<_> = std::fs::read_dir(b.root.path().join("layers"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert!(!layer_dirs[0].path().join("diff/new-file").exists());
     b.ok(&["image", "unmount", "busybox:copy"]);
 }
@@ -350,9 +355,21 @@ fn filters_prune_and_errors() {
     let tar = tar.to_str().unwrap();
     b.ok(&["import", "-c", "LABEL tier=base", tar, "labelled:1"]);
     b.ok(&["import", "-c", "CMD [\"true\"]", tar]);
-    let dangling = b.ok(&["images", "--filter", "dangling=true", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let dangling = b.ok(&[
+        "images",
+        "--filter",
+        "dangling=true",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ]);
     assert_eq!(dangling.trim(), "<none>:<none>");
-    let labelled = b.ok(&["images", "--filter", "label=tier=base", "--format", "{{.Repository}}"]);
+    let labelled = b.ok(&[
+        "images",
+        "--filter",
+        "label=tier=base",
+        "--format",
+        "{{.Repository}}",
+    ]);
     assert_eq!(labelled.trim(), "labelled");
     let by_ref = b.ok(&["images", "label*", "--format", "{{.Tag}}"]);
     assert_eq!(by_ref.trim(), "1");
@@ -361,7 +378,10 @@ fn filters_prune_and_errors() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid filter"));
     // prune removes only the dangling image without -a, everything unused with -a.
     let out = b.ok(&["image", "prune", "-f"]);
-    assert!(out.contains("deleted: sha256:") && out.contains("Total reclaimed space"), "{out}");
+    assert!(
+        out.contains("deleted: sha256:") && out.contains("Total reclaimed space"),
+        "{out}"
+    );
     assert_eq!(b.ok(&["images", "-q"]).lines().count(), 1);
     b.ok(&["image", "prune", "-a", "-f"]);
     assert_eq!(b.ok(&["images", "-q"]).trim(), "");

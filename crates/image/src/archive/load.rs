@@ -183,15 +183,20 @@ fn check_layers_present(src: &dyn Source, names: &[(String, Option<String>)]) ->
 }
 
 fn load_docker(store: &ImageStore, src: &dyn Source, manifest: Value) -> Result<Vec<Loaded>> {
-    let entries = manifest
-        .as_array()
-        .ok_or_else(|| invalid("manifest.json", "it is neither a list (docker-archive) nor a manifest (docker-dir)"))?;
+    let entries = manifest.as_array().ok_or_else(|| {
+        invalid(
+            "manifest.json",
+            "it is neither a list (docker-archive) nor a manifest (docker-dir)",
+        )
+    })?;
     let mut pending = Vec::new();
     for e in entries {
         let config_name = e["Config"]
             .as_str()
             .ok_or_else(|| invalid("manifest.json", "an entry has no Config"))?;
-        let config = src.read(config_name).ctx(|| format!("reading {config_name}"))?;
+        let config = src
+            .read(config_name)
+            .ctx(|| format!("reading {config_name}"))?;
         let layers: Vec<(String, Option<String>)> = e["Layers"]
             .as_array()
             .ok_or_else(|| invalid("manifest.json", "an entry has no Layers"))?
@@ -226,7 +231,9 @@ fn load_docker(store: &ImageStore, src: &dyn Source, manifest: Value) -> Result<
 /// A "docker-dir" (skopeo/podman `dir:` transports): one image manifest in
 /// manifest.json and blobs named by their bare hex digest; it carries no name.
 fn load_manifest_dir(store: &ImageStore, src: &dyn Source, manifest: Value) -> Result<Vec<Loaded>> {
-    let bytes = src.read("manifest.json").ctx(|| "reading manifest.json".into())?;
+    let bytes = src
+        .read("manifest.json")
+        .ctx(|| "reading manifest.json".into())?;
     let hex_name = |d: &str| -> Result<String> {
         let (_, hex) = d
             .split_once(':')
@@ -236,11 +243,15 @@ fn load_manifest_dir(store: &ImageStore, src: &dyn Source, manifest: Value) -> R
     let config_digest = manifest["config"]["digest"]
         .as_str()
         .ok_or_else(|| invalid("manifest.json", "it has no config descriptor"))?;
-    let config = src.read(&hex_name(config_digest)?).ctx(|| format!("reading config {config_digest}"))?;
+    let config = src
+        .read(&hex_name(config_digest)?)
+        .ctx(|| format!("reading config {config_digest}"))?;
     check_digest(&config, config_digest)?;
     let mut layers = Vec::new();
     for l in manifest["layers"].as_array().into_iter().flatten() {
-        let d = l["digest"].as_str().ok_or_else(|| invalid("manifest.json", "a layer has no digest"))?;
+        let d = l["digest"]
+            .as_str()
+            .ok_or_else(|| invalid("manifest.json", "a layer has no digest"))?;
         layers.push((hex_name(d)?, Some(d.to_string())));
     }
     check_layers_present(src, &layers)?;
