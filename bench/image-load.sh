@@ -29,7 +29,8 @@ usage: bench/image-load.sh [--runs N] [--berth PATH] [--out DIR]
 
 Must run as root. Installs hyperfine, podman, buildah, debootstrap, jq and time
 with apt-get when missing. Env: BERTH_BENCH_CACHE (rootfs tarball cache dir),
-BENCH_TMPDIR (where the stores live, default /var/tmp).
+BENCH_TMPDIR (where the stores live, default /var/tmp; needs ~0.15 GB free
+per run of each command, e.g. ~10 GB for --runs 10, freed at exit).
 EOF
 }
 
