@@ -425,3 +425,80 @@ async fn skopeo_through_the_token_flow() {
     .await;
     skopeo_round_trip(&s, Some("user:secret")).await;
 }
+
+/// podman 4.x with a private store (vfs, its own root and runroot): loads the
+/// hand-made layout, pushes it to the registry, drops it and pulls it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn podman_push_and_pull() {
+    let root_user = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let have = std::process::Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have || !root_user {
+        eprintln!("podman (as root) not available: interop test skipped");
+        return;
+    }
+    let s = TestServer::start(|_| {}).await;
+    // podman names an oci: image after its path, and names must be lowercase.
+    let work = tempfile::Builder::new()
+        .prefix(&format!(
+            "berth-podman-{}-{}",
+            std::process::id(),
+            s.addr.port()
+        ))
+        .rand_bytes(0)
+        .tempdir()
+        .unwrap();
+    let layout = work.path().join("src");
+    oci_layout(&layout);
+    let w = work.path().to_owned();
+    // podman insists that an auth file it is pointed at exists.
+    std::fs::write(w.join("auth.json"), "{}").unwrap();
+    let podman = move |args: &[&str]| {
+        let out = std::process::Command::new("podman")
+            .arg("--root")
+            .arg(w.join("root"))
+            .arg("--runroot")
+            .arg(w.join("runroot"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+            ])
+            .args(args)
+            .env("REGISTRY_AUTH_FILE", w.join("auth.json"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let dest = format!("{}/test/podman:1", s.addr);
+    let src = format!("oci:{}:1", layout.display());
+    let id = tokio::task::spawn_blocking(move || {
+        let id = podman(&["pull", "-q", &src]);
+        podman(&[
+            "push",
+            "--tls-verify=false",
+            &id,
+            &format!("docker://{dest}"),
+        ]);
+        podman(&["rmi", "-f", &id]);
+        let pulled = podman(&["pull", "-q", "--tls-verify=false", &dest]);
+        let _ = podman(&["rmi", "-f", &pulled]);
+        (id, pulled)
+    })
+    .await
+    .unwrap();
+    assert_eq!(id.0, id.1, "same image (config digest) back");
+}
