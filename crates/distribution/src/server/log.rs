@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::time::Instant;
 
+use axum::body::HttpBody as _;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::header;
 use axum::middleware::Next;
@@ -27,8 +28,9 @@ pub async fn access_log(req: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+        .map(str::to_owned)
+        .or_else(|| resp.body().size_hint().exact().map(|n| n.to_string()))
+        .unwrap_or_else(|| "-".into());
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     let line = format!(
         "{remote} {method} {path} {} {bytes} {ms:.1}\n",

@@ -12,6 +12,22 @@
 //! # Ok(()) }
 //! ```
 //! From the CLI: `berth registry serve --addr 127.0.0.1:5000 --root DIR`.
+//!
+//! Behaviour choices where the spec leaves room:
+//! - Auth is checked first, then `--read-only`, which refuses POST/PUT/PATCH/
+//!   DELETE with 405 `UNSUPPORTED` (what the distribution registry answers in
+//!   read-only mode; the method exists, this registry will not run it).
+//!   Disabled deletes answer the same.
+//! - Manifests are served with the media type they were pushed with; there is
+//!   no conversion between formats, so `Accept` does not change the answer.
+//! - An image manifest PUT needs its config and layers linked in the
+//!   repository (`MANIFEST_BLOB_UNKNOWN` otherwise); index children and
+//!   `subject` need not exist yet (the referrers conformance tests push a
+//!   referrer before its subject).
+//! - Blobs are visible per repository: pushing, mounting or a monolithic
+//!   upload links a blob into the repository; `DELETE` of a blob unlinks it
+//!   (the bytes go at the next `gc`).
+//! - Empty upload sessions report `Range: 0-0`, as the distribution registry.
 
 pub mod auth;
 pub mod error;
