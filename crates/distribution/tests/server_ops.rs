@@ -502,3 +502,61 @@ async fn podman_push_and_pull() {
     .unwrap();
     assert_eq!(id.0, id.1, "same image (config digest) back");
 }
+
+/// Many clients pushing the same blob and racing on one tag: every request
+/// succeeds and the result is one intact blob and a tag naming one of the
+/// pushed manifests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pushes_of_the_same_content() {
+    let s = std::sync::Arc::new(TestServer::start(|_| {}).await);
+    let c = client();
+    let data: Vec<u8> = (0..500_000u32).map(|i| (i % 13) as u8).collect();
+    let d = digest(&data);
+    let cfg = push_blob(&s, &c, "race", b"{}").await;
+    let mut tasks = Vec::new();
+    for i in 0..12usize {
+        let (s, c, data, d, cfg) = (s.clone(), c.clone(), data.clone(), d.clone(), cfg.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = c
+                .post(s.url(&format!("/v2/race/blobs/uploads/?digest={d}")))
+                .body(data.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let m = image_manifest(
+                (&cfg, 2),
+                &[(&d, data.len())],
+                serde_json::json!({"annotations": {"n": i.to_string()}}),
+            );
+            let r = put_manifest(&s, &c, "race", "latest", MANIFEST, &m).await;
+            assert_eq!(r.status(), 201);
+            digest(&m)
+        }));
+    }
+    let mut pushed = Vec::new();
+    for t in tasks {
+        pushed.push(t.await.unwrap());
+    }
+    let r = c
+        .get(s.url(&format!("/v2/race/blobs/{d}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(digest(&r.bytes().await.unwrap()), d);
+    let r = c
+        .head(s.url("/v2/race/manifests/latest"))
+        .send()
+        .await
+        .unwrap();
+    let tagged = r.headers()["docker-content-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(pushed.contains(&tagged));
+    assert_eq!(uploads_left(&s), 0);
+    let tmp = std::fs::read_dir(s.registry_root().join("tmp"))
+        .unwrap()
+        .count();
+    assert_eq!(tmp, 0, "no staging files left behind");
+}
