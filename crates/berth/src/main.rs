@@ -5,6 +5,7 @@ mod errors;
 mod format;
 mod human;
 mod image_cli;
+mod registry_cli;
 mod runtime_cli;
 mod system_cli;
 
@@ -57,6 +58,9 @@ enum Command {
     Import(image_cli::archive::ImportArgs),
     /// Show low-level information on images as JSON.
     Inspect(image_cli::inspect::InspectArgs),
+    /// Run berth's own registry server, or garbage-collect its storage.
+    #[command(subcommand)]
+    Registry(registry_cli::RegistryCmd),
     /// Manage berth.
     #[command(subcommand)]
     System(system_cli::SystemCmd),
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Load(a) => image_cli::archive::load(a, &root),
         Command::Import(a) => image_cli::archive::import(a, &root),
         Command::Inspect(a) => image_cli::inspect::inspect(a, &root),
+        Command::Registry(c) => registry_cli::run(c),
         Command::System(c) => system_cli::run(c, &root),
         Command::Completion { shell } => {
             use clap::CommandFactory;
