@@ -316,10 +316,14 @@ fn pull_ref(
 
     // Which layers to fetch: the same test add_layers makes, so each task has a reader.
     let chains = chain_ids(&diff_ids);
+    // Docker lists layers only when something is to be fetched.
+    let have_image = store.list()?.iter().any(|i| i.id == image_id);
     let mut fetch: Vec<usize> = Vec::new();
     for (i, chain) in chains.iter().enumerate() {
         if store.layer(chain)?.is_some() {
-            progress.status(&short(&layers[i].digest), "Already exists");
+            if !have_image {
+                progress.status(&short(&layers[i].digest), "Already exists");
+            }
         } else if !fetch.iter().any(|&j| chains[j] == *chain) {
             fetch.push(i);
         }
