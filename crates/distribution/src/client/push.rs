@@ -412,6 +412,9 @@ async fn upload(
                 .error(resp, repo, &format!("upload of blob {digest}"))
                 .await);
         }
+        if let Some((p, id)) = progress {
+            p.add_bytes(id, size);
+        }
     } else {
         let mut offset = 0;
         while offset < size {

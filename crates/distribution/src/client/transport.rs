@@ -267,7 +267,9 @@ impl Registry {
         match status {
             StatusCode::UNAUTHORIZED => ClientError::Unauthorized {
                 registry: self.name.clone(),
-                detail: format!(" (while accessing {repository}){detail}"),
+                detail: format!(
+                    " (repository {repository} does not exist or needs credentials){detail}"
+                ),
             },
             StatusCode::FORBIDDEN => ClientError::Unauthorized {
                 registry: self.name.clone(),
