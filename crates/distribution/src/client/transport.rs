@@ -69,17 +69,46 @@ pub struct Registry {
     auth: AuthState,
 }
 
-fn build_client(verify: bool) -> Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// Extra CAs for one registry, as Docker's `/etc/docker/certs.d/<host>/*.crt`:
+/// `/etc/berth/certs.d/<host>/*.crt` (root overridable by `BERTH_CERTS_D`).
+fn extra_roots(host: &str) -> Result<Vec<reqwest::Certificate>> {
+    let root = std::env::var_os("BERTH_CERTS_D")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/etc/berth/certs.d".into());
+    let dir = root.join(host);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "crt") {
+            let pem = std::fs::read(&path)
+                .map_err(super::error::io(format!("reading {}", path.display())))?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::Config {
+                    path: path.display().to_string(),
+                    why: format!("not a PEM certificate: {}", error_chain(&e)),
+                })?;
+            out.extend(certs);
+        }
+    }
+    Ok(out)
+}
+
+fn build_client(verify: bool, host: &str) -> Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
         .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
         .danger_accept_invalid_certs(!verify)
         .connect_timeout(Duration::from_secs(15))
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| ClientError::Config {
-            path: "TLS".into(),
-            why: error_chain(&e),
-        })
+        .pool_idle_timeout(Duration::from_secs(30));
+    for c in extra_roots(host)? {
+        b = b.add_root_certificate(c);
+    }
+    b.build().map_err(|e| ClientError::Config {
+        path: "TLS".into(),
+        why: error_chain(&e),
+    })
 }
 
 impl Registry {
@@ -98,7 +127,7 @@ impl Registry {
         let plain_first = is_loopback(host) && opts.tls_verify != Some(true);
         let may_fall_back = insecure || opts.tls_verify == Some(false);
         let verify = !(insecure || opts.tls_verify == Some(false));
-        let client = build_client(verify)?;
+        let client = build_client(verify, host)?;
         let mut schemes = vec![if plain_first { "http" } else { "https" }];
         if !plain_first && may_fall_back {
             schemes.push("http");
