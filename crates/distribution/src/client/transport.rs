@@ -122,16 +122,22 @@ impl Registry {
         creds: Option<Credentials>,
     ) -> Result<Registry> {
         let settings = cfg.registry(host);
-        let insecure = settings.insecure || cfg.registry(name).insecure;
         let host = endpoint_host(host);
-        let plain_first = is_loopback(host) && opts.tls_verify != Some(true);
-        let may_fall_back = insecure || opts.tls_verify == Some(false);
-        let verify = !(insecure || opts.tls_verify == Some(false));
-        let client = build_client(verify, host)?;
-        let mut schemes = vec![if plain_first { "http" } else { "https" }];
-        if !plain_first && may_fall_back {
-            schemes.push("http");
-        }
+        // Like Docker, loopback registries are implicitly insecure: plain HTTP first
+        // (what a local test registry speaks), then HTTPS without verification.
+        let loopback = is_loopback(host) && opts.tls_verify != Some(true);
+        let insecure = settings.insecure
+            || cfg.registry(name).insecure
+            || opts.tls_verify == Some(false)
+            || loopback;
+        let schemes: &[&str] = if loopback {
+            &["http", "https"]
+        } else if insecure {
+            &["https", "http"]
+        } else {
+            &["https"]
+        };
+        let client = build_client(!insecure, host)?;
         let mut last = None;
         for scheme in schemes {
             let reg = Registry {
@@ -142,7 +148,10 @@ impl Registry {
             };
             match reg.ping().await {
                 Ok(()) => return Ok(reg),
-                Err(e @ ClientError::Network { .. }) => last = Some(e),
+                // 400: HTTP spoken to an HTTPS server ("Client sent an HTTP request...").
+                Err(e @ (ClientError::Network { .. } | ClientError::Http { status: 400, .. })) => {
+                    last = Some(e)
+                }
                 Err(e) => return Err(e),
             }
         }
