@@ -243,3 +243,44 @@ pub fn erase(registry: &str) -> Result<bool> {
     }
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The only lib test touching DOCKER_CONFIG, so setting it cannot race another.
+    #[test]
+    fn reads_docker_and_podman_style_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        std::env::set_var("DOCKER_CONFIG", dir.path());
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"auths": {
+                "https://index.docker.io/v1/": {"auth": "aHViOnB3"},
+                "https://quay.io": {"auth": "cTpwdw=="},
+                "ghcr.io": {"identitytoken": "tok"}
+            }, "HttpHeaders": {"X": "kept"}}"#,
+        )
+        .unwrap();
+        let hub = get("docker.io").unwrap().unwrap();
+        assert_eq!((hub.username.as_str(), hub.secret.as_str()), ("hub", "pw"));
+        assert_eq!(get("quay.io").unwrap().unwrap().username, "q");
+        assert!(get("ghcr.io").unwrap().unwrap().is_identity_token());
+        assert_eq!(get("example.com").unwrap(), None);
+        let c = Credentials {
+            username: "u".into(),
+            secret: "p".into(),
+        };
+        store("example.com", &c).unwrap();
+        assert_eq!(get("example.com").unwrap(), Some(c));
+        let raw: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            raw["HttpHeaders"]["X"], "kept",
+            "other settings survive a login"
+        );
+        assert!(erase("example.com").unwrap());
+        assert!(!erase("example.com").unwrap());
+    }
+}
