@@ -6,6 +6,7 @@ mod format;
 mod human;
 mod image_cli;
 mod registry_cli;
+mod registry_client_cli;
 mod runtime_cli;
 mod system_cli;
 
@@ -58,6 +59,14 @@ enum Command {
     Import(image_cli::archive::ImportArgs),
     /// Show low-level information on images as JSON.
     Inspect(image_cli::inspect::InspectArgs),
+    /// Download an image from a registry.
+    Pull(registry_client_cli::PullArgs),
+    /// Upload an image to a registry.
+    Push(registry_client_cli::PushArgs),
+    /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
+    Login(registry_client_cli::LoginArgs),
+    /// Log out from a registry.
+    Logout(registry_client_cli::LogoutArgs),
     /// Run berth's own registry server, or garbage-collect its storage.
     #[command(subcommand)]
     Registry(registry_cli::RegistryCmd),
@@ -99,6 +108,10 @@ fn main() -> ExitCode {
         Command::Load(a) => image_cli::archive::load(a, &root),
         Command::Import(a) => image_cli::archive::import(a, &root),
         Command::Inspect(a) => image_cli::inspect::inspect(a, &root),
+        Command::Pull(a) => registry_client_cli::pull(a, &root),
+        Command::Push(a) => registry_client_cli::push(a, &root),
+        Command::Login(a) => registry_client_cli::login(a, &root),
+        Command::Logout(a) => registry_client_cli::logout(a, &root),
         Command::Registry(c) => registry_cli::run(c),
         Command::System(c) => system_cli::run(c, &root),
         Command::Completion { shell } => {
