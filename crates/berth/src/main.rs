@@ -91,6 +91,11 @@ fn main() -> ExitCode {
     if invoked_as.starts_with("berth-runtime") || invoked_as == "runc" {
         return runtime_cli::main(&invoked_as, argv.into_iter().skip(1).collect());
     }
+    // `berth runtime ...` is on every container start's critical path: skip building
+    // the whole command tree for it.
+    if argv.get(1).is_some_and(|a| a == "runtime") {
+        return runtime_cli::main("berth runtime", argv.into_iter().skip(2).collect());
+    }
     // `berth images | head` should end quietly like any Unix tool, not panic on EPIPE.
     // (The runtime keeps Rust's default: its hooks and pty relays handle EPIPE.)
     // SAFETY: installing SIG_DFL for SIGPIPE before any thread exists.
