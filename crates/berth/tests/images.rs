@@ -392,3 +392,80 @@ fn filters_prune_and_errors() {
     assert!(!bad.status.success());
     assert_eq!(b.ok(&["images", "-q"]).trim(), "");
 }
+
+/// 125 layers (Docker's maximum is 127): the overlay lowerdir option must still fit in
+/// the kernel's one page, and every layer must be visible in the snapshot.
+#[test]
+fn many_layers_fit_overlay_options() {
+    let Some(b) = Berth::new() else { return };
+    let layout = b.path("layout");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |data: &[u8]| -> (String, usize) {
+        let hex = sha256_hex(data);
+        std::fs::write(blobs.join(&hex), data).unwrap();
+        (format!("sha256:{hex}"), data.len())
+    };
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    for i in 0..125 {
+        let mut builder = tar::Builder::new(Vec::new());
+        let content = format!("layer {i}\n");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        builder
+            .append_data(&mut h, format!("l/{i:03}"), content.as_bytes())
+            .unwrap();
+        let tar = builder.into_inner().unwrap();
+        let (digest, size) = put(&tar);
+        diff_ids.push(digest.clone());
+        layers.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size}));
+    }
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}});
+    let (cdigest, csize) = put(&serde_json::to_vec(&config).unwrap());
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cdigest, "size": csize},
+        "layers": layers});
+    let (mdigest, msize) = put(&serde_json::to_vec(&manifest).unwrap());
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": mdigest, "size": msize, "annotations": {"io.containerd.image.name": "docker.io/library/many:layers"}}]});
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        b.ok(&["load", "-i", layout.to_str().unwrap()]).trim(),
+        "Loaded image: many:layers"
+    );
+    let rootfs = b.ok(&["image", "mount", "many:layers"]).trim().to_string();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        mountinfo
+            .lines()
+            .any(|l| l.contains(&rootfs) && l.contains(" - overlay ")),
+        "{rootfs} is not an overlay mount"
+    );
+    let count = std::fs::read_dir(Path::new(&rootfs).join("l"))
+        .unwrap()
+        .count();
+    assert_eq!(count, 125);
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&rootfs).join("l/124")).unwrap(),
+        "layer 124\n"
+    );
+    b.ok(&["image", "unmount", "many:layers"]);
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
