@@ -19,6 +19,8 @@ set -euo pipefail
 KIND=${1:-berth}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BERTH_BIN=${BERTH_BIN:-$REPO/target/release/berth}
+# Symlinks to it are made in temp dirs: the path must not be relative.
+BERTH_BIN=$(realpath -m "$BERTH_BIN")
 IMG=localhost/busybox:latest
 NS=berth-interop
 

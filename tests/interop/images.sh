@@ -15,6 +15,8 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BERTH_BIN=${BERTH_BIN:-$REPO/target/release/berth}
+# Symlinks to it are made in temp dirs: the path must not be relative.
+BERTH_BIN=$(realpath -m "$BERTH_BIN")
 START=$(date +%s)
 
 die() { echo "interop/images: $*" >&2; exit 2; }
