@@ -96,11 +96,23 @@ fn main() -> ExitCode {
     if argv.get(1).is_some_and(|a| a == "runtime") {
         return runtime_cli::main("berth runtime", argv.into_iter().skip(2).collect());
     }
-    // `berth images | head` should end quietly like any Unix tool, not panic on EPIPE.
-    // (The runtime keeps Rust's default: its hooks and pty relays handle EPIPE.)
-    // SAFETY: installing SIG_DFL for SIGPIPE before any thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse_from(&argv);
+    // `berth images | head` should end quietly like any Unix tool, not panic on EPIPE.
+    // Commands that talk to the network keep SIGPIPE ignored: a registry closing a
+    // connection mid-upload must be an error to report, not a silent death. (The
+    // runtime keeps it ignored too: its hooks and pty relays handle EPIPE.)
+    let networked = matches!(
+        cli.command,
+        Command::Pull(_)
+            | Command::Push(_)
+            | Command::Login(_)
+            | Command::Logout(_)
+            | Command::Registry(_)
+    );
+    if !networked {
+        // SAFETY: installing SIG_DFL for SIGPIPE before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let root = cli.root;
     let result = match cli.command {
         Command::Runtime { args } => return runtime_cli::main("berth runtime", args),
