@@ -118,3 +118,14 @@ pub(crate) fn remove_hint(err: &io::Error) -> &'static str {
         _ => "",
     }
 }
+
+impl CgroupError {
+    /// Whether the failure was a cgroup file or directory that does not exist (any
+    /// variant carrying an io::Error with ENOENT).
+    pub fn is_not_found(&self) -> bool {
+        use std::error::Error;
+        self.source()
+            .and_then(|s| s.downcast_ref::<io::Error>())
+            .is_some_and(|e| e.kind() == io::ErrorKind::NotFound)
+    }
+}

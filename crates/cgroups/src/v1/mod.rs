@@ -164,7 +164,18 @@ impl Manager for V1Manager {
     }
 
     fn create(&self) -> Result<(), CgroupError> {
-        self.hierarchies.iter().try_for_each(Self::create_in)
+        // An empty parent cgroup may be removed by someone else (another manager
+        // cleaning up) between our mkdir and our first write into it: start over a
+        // few times instead of failing on that race.
+        self.hierarchies.iter().try_for_each(|h| {
+            let mut tries = 0;
+            loop {
+                match Self::create_in(h) {
+                    Err(e) if tries < 5 && e.is_not_found() => tries += 1,
+                    other => return other,
+                }
+            }
+        })
     }
 
     fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
