@@ -137,7 +137,8 @@ pub fn print_list(
     headers: &[(&str, &str)],
 ) -> anyhow::Result<()> {
     match format {
-        ListFormat::Default => unreachable_default(),
+        // Callers print their own table for the default format before reaching here.
+        ListFormat::Default => {}
         ListFormat::Json => {
             for i in items {
                 println!("{}", serde_json::to_string(i)?);
@@ -161,10 +162,6 @@ pub fn print_list(
         }
     }
     Ok(())
-}
-
-fn unreachable_default() {
-    // Callers print their own table for ListFormat::Default before reaching here.
 }
 
 fn header_row(template: &str, headers: &[(&str, &str)]) -> String {
