@@ -1,0 +1,2 @@
+//! Default security settings, as Docker applies them: capabilities, the seccomp
+//! profile, masked and read-only /proc paths.
