@@ -1,6 +1,7 @@
 //! The `berth` command. Installed (or symlinked) as `berth-runtime`, the same binary is a
 //! runc-compatible OCI runtime that containerd, CRI-O and Podman can call directly.
 
+mod container_cli;
 mod errors;
 mod format;
 mod human;
@@ -21,13 +22,17 @@ use clap::{Parser, Subcommand};
     name = "berth",
     version,
     about = "Build, ship and run OCI containers",
-    long_about = "berth builds, ships and runs OCI containers: daemonless, Docker-compatible at the command line.\n\nToday the OCI runtime is available as `berth runtime` (the runc command-line contract)."
+    long_about = "berth builds, ships and runs OCI containers: daemonless, Docker-compatible at the command line.\n\nContainers: berth run, ps, logs, exec, stop, rm (Docker's flags). Images: pull, push, images, build archives. The OCI runtime is `berth runtime` (the runc command-line contract)."
 )]
 struct Cli {
     /// Storage root for images and metadata (default /var/lib/berth; env BERTH_ROOT).
     /// Not global: `berth runtime --root` is the runtime's own state root.
     #[arg(long, value_name = "DIR")]
     root: Option<std::path::PathBuf>,
+    /// Runtime state of containers (monitor sockets, bundles): default /run/berth for
+    /// the default root, else DIR/run under --root (env BERTH_RUNROOT).
+    #[arg(long, value_name = "DIR")]
+    runroot: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,6 +45,44 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Create and run a new container from an image.
+    Run(container_cli::run::RunArgs),
+    /// Create a new container.
+    Create(container_cli::run::CreateCmdArgs),
+    /// Start one or more stopped containers.
+    Start(container_cli::run::StartArgs),
+    /// Stop one or more running containers.
+    Stop(container_cli::lifecycle::StopArgs),
+    /// Restart one or more containers.
+    Restart(container_cli::lifecycle::StopArgs),
+    /// Kill one or more running containers.
+    Kill(container_cli::lifecycle::KillArgs),
+    /// Remove one or more containers.
+    Rm(container_cli::lifecycle::RmArgs),
+    /// List containers.
+    Ps(container_cli::ps::PsArgs),
+    /// Fetch the logs of a container.
+    Logs(container_cli::logs::LogsArgs),
+    /// Execute a command in a running container.
+    Exec(container_cli::exec::ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(container_cli::attach_cmd::AttachArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(container_cli::lifecycle::NamesArgs),
+    /// Pause all processes within one or more containers.
+    Pause(container_cli::lifecycle::NamesArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(container_cli::lifecycle::NamesArgs),
+    /// Rename a container.
+    Rename(container_cli::lifecycle::RenameArgs),
+    /// Display the running processes of a container.
+    Top(container_cli::inspect::TopArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(container_cli::ContainerCmd),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(container_cli::volume::VolumeCmd),
     /// Manage images.
     #[command(subcommand)]
     Image(image_cli::ImageCmd),
@@ -57,8 +100,8 @@ enum Command {
     Load(image_cli::archive::LoadArgs),
     /// Import a root filesystem tarball as an image.
     Import(image_cli::archive::ImportArgs),
-    /// Show low-level information on images as JSON.
-    Inspect(image_cli::inspect::InspectArgs),
+    /// Show low-level information on containers and images as JSON.
+    Inspect(container_cli::inspect::AnyInspectArgs),
     /// Download an image from a registry.
     Pull(registry_client_cli::PullArgs),
     /// Upload an image to a registry.
@@ -114,7 +157,26 @@ fn main() -> ExitCode {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     let root = cli.root;
+    let rr = cli.runroot;
     let result = match cli.command {
+        Command::Run(a) => container_cli::run::run(a, &root, &rr),
+        Command::Create(a) => container_cli::run::create(a, &root, &rr),
+        Command::Start(a) => container_cli::run::start(a, &root, &rr),
+        Command::Stop(a) => container_cli::lifecycle::stop(a, &root, &rr),
+        Command::Restart(a) => container_cli::lifecycle::restart(a, &root, &rr),
+        Command::Kill(a) => container_cli::lifecycle::kill(a, &root, &rr),
+        Command::Rm(a) => container_cli::lifecycle::rm(a, &root, &rr),
+        Command::Ps(a) => container_cli::ps::ps(a, &root, &rr),
+        Command::Logs(a) => container_cli::logs::logs(a, &root, &rr),
+        Command::Exec(a) => container_cli::exec::exec(a, &root, &rr),
+        Command::Attach(a) => container_cli::attach_cmd::attach(a, &root, &rr),
+        Command::Wait(a) => container_cli::lifecycle::wait(a, &root, &rr),
+        Command::Pause(a) => container_cli::lifecycle::pause(a, &root, &rr),
+        Command::Unpause(a) => container_cli::lifecycle::unpause(a, &root, &rr),
+        Command::Rename(a) => container_cli::lifecycle::rename(a, &root, &rr),
+        Command::Top(a) => container_cli::inspect::top(a, &root, &rr),
+        Command::Container(c) => container_cli::run(c, &root, &rr),
+        Command::Volume(c) => container_cli::volume::run(c, &root, &rr),
         Command::Runtime { args } => return runtime_cli::main("berth runtime", args),
         Command::Image(c) => image_cli::run(c, &root),
         Command::Images(a) => image_cli::list::images(a, &root),
@@ -124,7 +186,7 @@ fn main() -> ExitCode {
         Command::Save(a) => image_cli::archive::save(a, &root),
         Command::Load(a) => image_cli::archive::load(a, &root),
         Command::Import(a) => image_cli::archive::import(a, &root),
-        Command::Inspect(a) => image_cli::inspect::inspect(a, &root),
+        Command::Inspect(a) => container_cli::inspect::inspect_any(a, &root, &rr),
         Command::Pull(a) => registry_client_cli::pull(a, &root),
         Command::Push(a) => registry_client_cli::push(a, &root),
         Command::Login(a) => registry_client_cli::login(a, &root),
@@ -140,6 +202,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
+            if let Some(f) = e.downcast_ref::<container_cli::Failed>() {
+                eprintln!("berth: {}", f.message);
+                return ExitCode::from(f.code.clamp(1, 255) as u8);
+            }
             eprintln!("Error: {}", errors::render(&e));
             ExitCode::from(1)
         }

@@ -250,3 +250,25 @@ mod tests {
         assert_eq!(server_name(Some("127.0.0.1:5000")), "127.0.0.1:5000");
     }
 }
+
+/// The pull `run`/`create` do for a missing image (`--pull`), with progress on stderr
+/// so a container's own output on stdout stays clean.
+pub fn pull_quietly(
+    name: &str,
+    platform: Option<&str>,
+    quiet: bool,
+    root: &Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let store = crate::image_cli::open_store(root)?;
+    let platform = platform
+        .map(Platform::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let opts = PullOptions {
+        platform,
+        ..Default::default()
+    };
+    let progress = Arc::new(Progress::auto(quiet));
+    client::pull(&store, name, &opts, &progress)?;
+    Ok(())
+}

@@ -41,10 +41,8 @@ fn df(a: DfArgs, root: &Option<PathBuf>) -> anyhow::Result<i32> {
     let images = store.list()?;
     // Shared layers count once: the sum over distinct layers in the store.
     let size = store.disk_usage_layers()?;
-    let active: Vec<_> = images
-        .iter()
-        .filter(|i| crate::image_cli::in_use(&i.id))
-        .collect();
+    let used = crate::image_cli::images_in_use(&store)?;
+    let active: Vec<_> = images.iter().filter(|i| used.contains(&i.id)).collect();
     let mut active_size = 0;
     for i in &active {
         active_size += i.size;

@@ -2,4 +2,23 @@
 //! an image and `run` flags, volumes, and the lifecycle driven through the runtime and
 //! the per-container monitor.
 
+pub mod control;
+pub mod create;
+mod engine;
+pub mod error;
+mod etc_files;
+pub mod layout;
+pub mod model;
+pub mod names;
+pub mod parse;
+pub mod records;
+pub mod remove;
 pub mod security;
+pub mod spec;
+pub mod start;
+pub mod state;
+pub mod volumes;
+
+pub use engine::{pid_alive, Engine};
+pub use error::{EngineError, Result};
+pub use records::Container;

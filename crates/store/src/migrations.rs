@@ -12,7 +12,37 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Append-only: never edit a released entry, add a new version instead.
-pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2)];
+pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3)];
+
+/// v3: containers and volumes. A container's image is not a foreign key: removing an
+/// image a container uses is refused by the image commands (Docker's rule), and `-f`
+/// untags it without deleting it, so a cascade would only ever do harm.
+const V3: &str = "
+CREATE TABLE containers (
+    id       TEXT PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE,
+    image_id TEXT NOT NULL,
+    image    TEXT NOT NULL,
+    created  TEXT NOT NULL,
+    config   TEXT NOT NULL,
+    state    TEXT NOT NULL
+);
+CREATE INDEX containers_image ON containers(image_id);
+CREATE TABLE volumes (
+    name      TEXT PRIMARY KEY,
+    driver    TEXT NOT NULL,
+    created   TEXT NOT NULL,
+    labels    TEXT NOT NULL,
+    options   TEXT NOT NULL,
+    anonymous INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE container_volumes (
+    container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    volume       TEXT NOT NULL REFERENCES volumes(name),
+    PRIMARY KEY (container_id, volume)
+);
+CREATE INDEX container_volumes_volume ON container_volumes(volume);
+";
 
 /// v2: the length of a layer's uncompressed tar, so `save` can write its tar header
 /// without rebuilding the layer twice.

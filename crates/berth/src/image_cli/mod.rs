@@ -21,9 +21,12 @@ pub fn open_store(root: &Option<PathBuf>) -> anyhow::Result<ImageStore> {
     Ok(ImageStore::open(&root)?)
 }
 
-/// Until containers exist no image is in use; the hook keeps rmi/prune honest later.
-pub fn in_use(_image_id: &str) -> bool {
-    false
+/// Ids of the images some container (running or not) was created from: Docker
+/// refuses to remove those without `-f`, and `image prune` keeps them.
+pub fn images_in_use(store: &ImageStore) -> anyhow::Result<std::collections::HashSet<String>> {
+    Ok(berth_engine::records::images_in_use(store.store().db())?
+        .into_iter()
+        .collect())
 }
 
 #[derive(Subcommand)]

@@ -61,9 +61,11 @@ pub fn tag(a: TagArgs, root: &Option<PathBuf>) -> anyhow::Result<i32> {
 
 pub fn rmi(a: RmiArgs, root: &Option<PathBuf>) -> anyhow::Result<i32> {
     let store = super::open_store(root)?;
+    let used = super::images_in_use(&store)?;
+    let in_use = |id: &str| used.contains(id);
     let mut failed = false;
     for name in &a.images {
-        match store.remove(name, a.force, &super::in_use) {
+        match store.remove(name, a.force, &in_use) {
             Ok(removals) => {
                 for r in removals {
                     match r {
@@ -103,7 +105,8 @@ pub fn prune(a: PruneArgs, root: &Option<PathBuf>) -> anyhow::Result<i32> {
         }
     }
     let store = super::open_store(root)?;
-    let (removed, freed) = store.prune(a.all, &super::in_use)?;
+    let used = super::images_in_use(&store)?;
+    let (removed, freed) = store.prune(a.all, &|id: &str| used.contains(id))?;
     if !removed.is_empty() {
         println!("Deleted Images:");
         for r in &removed {

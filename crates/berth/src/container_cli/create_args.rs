@@ -1,0 +1,431 @@
+//! `run`/`create` flags, as Docker spells them, turned into the engine's create
+//! request (Docker's `Config` and `HostConfig` shapes).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use berth_engine::create::CreateRequest;
+use berth_engine::model::{
+    ContainerConfig, Empty, Healthcheck, HostConfig, LogConfig, MountSpec, MountType,
+};
+use berth_engine::parse::{self, VolumeFlag};
+
+#[derive(clap::Args, Debug, Default)]
+pub struct CreateArgs {
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Keep STDIN open even if not attached.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables (KEY=VALUE, or KEY to pass the caller's value).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read a file of environment variables.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container.
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image ("" clears it).
+    #[arg(long, allow_hyphen_values = true)]
+    pub entrypoint: Option<String>,
+    /// Container host name.
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Container NIS domain name.
+    #[arg(long)]
+    pub domainname: Option<String>,
+    /// Set metadata on the container (KEY=VALUE).
+    #[arg(short, long = "label")]
+    pub label: Vec<String>,
+    /// Read a file of labels (KEY=VALUE lines).
+    #[arg(long)]
+    pub label_file: Vec<PathBuf>,
+    /// Bind mount a volume: [SOURCE:]DEST[:ro|rw|z|Z|nocopy|PROPAGATION].
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount: type=bind|volume|tmpfs,source=..,target=..,readonly.
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory: PATH[:size=..,mode=..].
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Mount the container's root filesystem as read only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Memory limit (e.g. 64m, 1g).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 for unlimited swap.
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Number of CPUs (e.g. 1.5).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Tune container pids limit (-1 for unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Ulimit options (e.g. nofile=1024:2048).
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Add Linux capabilities.
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities.
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security options: seccomp=FILE|unconfined, no-new-privileges, label=disable.
+    #[arg(long)]
+    pub security_opt: Vec<String>,
+    /// Add a host device to the container (HOST[:CONTAINER][:PERMS]).
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    pub init: bool,
+    /// Restart policy: no, on-failure[:max-retries], always, unless-stopped.
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Command to run to check health.
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h).
+    #[arg(long)]
+    pub health_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long)]
+    pub health_retries: Option<i64>,
+    /// Maximum time to allow one check to run.
+    #[arg(long)]
+    pub health_timeout: Option<String>,
+    /// Start period for the container to initialize before starting health-retries countdown.
+    #[arg(long)]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period.
+    #[arg(long)]
+    pub health_start_interval: Option<String>,
+    /// Action when the container turns unhealthy: none, kill, restart.
+    #[arg(long)]
+    pub health_on_failure: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long)]
+    pub no_healthcheck: bool,
+    /// Signal to stop the container.
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container.
+    #[arg(long, allow_hyphen_values = true)]
+    pub stop_timeout: Option<i64>,
+    /// Logging driver: json-file (default, rotated) or none.
+    #[arg(long)]
+    pub log_driver: Option<String>,
+    /// Log driver options: max-size=10m, max-file=3.
+    #[arg(long)]
+    pub log_opt: Vec<String>,
+    /// Size of /dev/shm.
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// Sysctl options (KEY=VALUE).
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Add additional groups to join.
+    #[arg(long)]
+    pub group_add: Vec<String>,
+    /// Tune host's OOM preferences (-1000 to 1000).
+    #[arg(long, allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i64>,
+    /// Pull image before creating: missing, always, never.
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Set platform if server is multi-platform capable.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Write the container ID to the file.
+    #[arg(long)]
+    pub cidfile: Option<PathBuf>,
+    /// Connect a container to a network: none or host (bridge networks come later).
+    #[arg(long, alias = "net", default_value = "none")]
+    pub network: String,
+    /// Expose a port or a range of ports.
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Set custom DNS servers.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long)]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// Suppress the pull output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The image to run.
+    pub image: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+fn key_values(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        match i.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                m.insert(k.to_string(), v.to_string());
+            }
+            None if !i.is_empty() => {
+                m.insert(i.clone(), String::new());
+            }
+            _ => bail!("invalid {what} {i:?}: use KEY=VALUE"),
+        }
+    }
+    Ok(m)
+}
+
+fn env_entry(e: &str) -> Option<String> {
+    if e.contains('=') {
+        Some(e.to_string())
+    } else {
+        // Docker passes the caller's value for a bare KEY, and drops it when unset.
+        std::env::var(e).ok().map(|v| format!("{e}={v}"))
+    }
+}
+
+fn ports(items: &[String]) -> anyhow::Result<BTreeMap<String, Empty>> {
+    let mut m = BTreeMap::new();
+    for p in items {
+        let (range, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+        if !matches!(proto, "tcp" | "udp" | "sctp") {
+            bail!("invalid --expose {p:?}: the protocol is tcp, udp or sctp");
+        }
+        let (a, b) = range.split_once('-').unwrap_or((range, range));
+        let (a, b): (u16, u16) = (
+            a.parse().with_context(|| format!("invalid --expose {p:?}"))?,
+            b.parse().with_context(|| format!("invalid --expose {p:?}"))?,
+        );
+        if a == 0 || b < a {
+            bail!("invalid --expose {p:?}: use PORT or START-END");
+        }
+        for port in a..=b {
+            m.insert(format!("{port}/{proto}"), Empty {});
+        }
+    }
+    Ok(m)
+}
+
+impl CreateArgs {
+    pub fn to_request(&self) -> anyhow::Result<CreateRequest> {
+        let mut env = Vec::new();
+        for f in &self.env_file {
+            env.extend(parse::parse_env_file(f)?);
+        }
+        env.extend(self.env.iter().filter_map(|e| env_entry(e)));
+        let mut labels = BTreeMap::new();
+        for f in &self.label_file {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("reading label file {}", f.display()))?;
+            let lines: Vec<String> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .map(str::to_string)
+                .collect();
+            labels.extend(key_values(&lines, "label")?);
+        }
+        labels.extend(key_values(&self.label, "label")?);
+
+        let mut mounts: Vec<MountSpec> = Vec::new();
+        let mut anon_volumes = BTreeMap::new();
+        let mut binds = Vec::new();
+        for v in &self.volume {
+            match parse::parse_volume(v)? {
+                VolumeFlag::Mount(m) => {
+                    binds.push(v.clone());
+                    mounts.push(m)
+                }
+                VolumeFlag::Anonymous { target, read_only } => {
+                    if read_only {
+                        mounts.push(MountSpec {
+                            kind: MountType::Volume,
+                            target,
+                            read_only,
+                            ..Default::default()
+                        });
+                    } else {
+                        anon_volumes.insert(target, Empty {});
+                    }
+                }
+            }
+        }
+        for m in &self.mount {
+            mounts.push(parse::parse_mount(m)?);
+        }
+        for t in &self.tmpfs {
+            mounts.push(parse::parse_tmpfs(t)?);
+        }
+
+        let dur = |s: &Option<String>| -> anyhow::Result<i64> {
+            Ok(match s {
+                Some(s) => parse::parse_duration_ns(s)?,
+                None => 0,
+            })
+        };
+        let healthcheck = if self.no_healthcheck {
+            if self.health_cmd.is_some() {
+                bail!("--no-healthcheck conflicts with --health-* options");
+            }
+            Some(Healthcheck {
+                test: vec!["NONE".into()],
+                ..Default::default()
+            })
+        } else {
+            let h = Healthcheck {
+                test: self
+                    .health_cmd
+                    .as_ref()
+                    .map(|c| vec!["CMD-SHELL".to_string(), c.clone()])
+                    .unwrap_or_default(),
+                interval: dur(&self.health_interval)?,
+                timeout: dur(&self.health_timeout)?,
+                start_period: dur(&self.health_start_period)?,
+                start_interval: dur(&self.health_start_interval)?,
+                retries: self.health_retries.unwrap_or(0),
+            };
+            (h != Healthcheck::default()).then_some(h)
+        };
+        let size = |s: &Option<String>| -> anyhow::Result<i64> {
+            Ok(match s.as_deref() {
+                Some("-1") => -1,
+                Some(s) => parse::parse_size(s)?,
+                None => 0,
+            })
+        };
+        if !matches!(self.network.as_str(), "none" | "host") {
+            bail!(
+                "network {:?} is not available yet: berth supports --network none and --network host",
+                self.network
+            );
+        }
+        if self.init {
+            bail!("--init is not supported yet: berth has no init binary to inject; run your own init as the entrypoint");
+        }
+        if let Some(o) = self.oom_score_adj {
+            if !(-1000..=1000).contains(&o) {
+                bail!("invalid --oom-score-adj {o}: the range is -1000 to 1000");
+            }
+        }
+        let config = ContainerConfig {
+            hostname: self.hostname.clone().unwrap_or_default(),
+            domainname: self.domainname.clone().unwrap_or_default(),
+            user: self.user.clone().unwrap_or_default(),
+            attach_stdin: self.interactive,
+            attach_stdout: true,
+            attach_stderr: true,
+            tty: self.tty,
+            open_stdin: self.interactive,
+            stdin_once: self.interactive,
+            env,
+            cmd: (!self.command.is_empty()).then(|| self.command.clone()),
+            image: self.image.clone(),
+            volumes: (!anon_volumes.is_empty()).then_some(anon_volumes),
+            working_dir: self.workdir.clone().unwrap_or_default(),
+            entrypoint: self.entrypoint.as_ref().map(|e| {
+                if e.is_empty() {
+                    vec![String::new()]
+                } else {
+                    vec![e.clone()]
+                }
+            }),
+            labels,
+            stop_signal: self.stop_signal.clone(),
+            stop_timeout: self.stop_timeout,
+            healthcheck,
+            exposed_ports: {
+                let p = ports(&self.expose)?;
+                (!p.is_empty()).then_some(p)
+            },
+        };
+        let host_config = HostConfig {
+            binds,
+            network_mode: self.network.clone(),
+            restart_policy: match &self.restart {
+                Some(r) => parse::parse_restart(r)?,
+                None => Default::default(),
+            },
+            auto_remove: false,
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            privileged: self.privileged,
+            readonly_rootfs: self.read_only,
+            security_opt: self.security_opt.clone(),
+            tmpfs: BTreeMap::new(),
+            shm_size: size(&self.shm_size)?,
+            sysctls: key_values(&self.sysctl, "sysctl")?,
+            memory: size(&self.memory)?,
+            memory_swap: size(&self.memory_swap)?,
+            memory_reservation: size(&self.memory_reservation)?,
+            nano_cpus: match &self.cpus {
+                Some(c) => parse::parse_cpus(c)?,
+                None => 0,
+            },
+            cpu_shares: self.cpu_shares.unwrap_or(0),
+            cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
+            pids_limit: self.pids_limit,
+            ulimits: self
+                .ulimit
+                .iter()
+                .map(|u| parse::parse_ulimit(u))
+                .collect::<Result<_, _>>()?,
+            devices: self
+                .device
+                .iter()
+                .map(|d| berth_engine::spec::devices::parse(d))
+                .collect::<Result<_, _>>()?,
+            init: self.init.then_some(true),
+            oom_score_adj: self.oom_score_adj.unwrap_or(0),
+            group_add: self.group_add.clone(),
+            log_config: LogConfig {
+                kind: self.log_driver.clone().unwrap_or_else(|| "json-file".into()),
+                config: key_values(&self.log_opt, "--log-opt")?,
+            },
+            mounts,
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_option.clone(),
+            extra_hosts: self.add_host.clone(),
+            health_on_failure: self.health_on_failure.clone().unwrap_or_default(),
+        };
+        if host_config.memory > 0 && host_config.memory < 6 << 20 {
+            bail!("invalid --memory: the minimum memory limit is 6MB");
+        }
+        Ok(CreateRequest {
+            name: self.name.clone(),
+            config,
+            host_config,
+        })
+    }
+}

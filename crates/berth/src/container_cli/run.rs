@@ -1,0 +1,215 @@
+//! `run`, `create` and `start`: create the container, then start it detached (print
+//! its id) or attached (stream its output and exit with its status).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use berth_engine::start::Started;
+use berth_engine::{Engine, EngineError};
+use berth_monitor::client::AttachClient;
+use berth_monitor::protocol::Hello;
+
+use super::attach::{self, Outcome};
+use super::create_args::CreateArgs;
+use super::{open_engine, Failed};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Run container in background and print container ID.
+    #[arg(short, long)]
+    detach: bool,
+    /// Automatically remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    detach_keys: String,
+    /// Proxy received signals to the process (non-TTY mode only).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    sig_proxy: bool,
+    #[command(flatten)]
+    create: CreateArgs,
+}
+
+#[derive(clap::Args)]
+pub struct CreateCmdArgs {
+    /// Automatically remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    #[command(flatten)]
+    create: CreateArgs,
+}
+
+#[derive(clap::Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals.
+    #[arg(short, long)]
+    attach: bool,
+    /// Attach container's STDIN.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    detach_keys: String,
+    /// Containers to start.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// Pulls the image per `--pull` (missing, always, never).
+fn ensure_image(engine: &Engine, a: &CreateArgs, root: &Option<PathBuf>) -> anyhow::Result<()> {
+    let present = engine.images().resolve(&a.image).is_ok();
+    let pull = match a.pull.as_str() {
+        "always" => true,
+        "missing" => !present,
+        "never" => {
+            if !present {
+                return Err(EngineError::Image(berth_image::ImageError::NotFound(a.image.clone())).into());
+            }
+            false
+        }
+        other => anyhow::bail!("invalid --pull {other:?}: use missing, always or never"),
+    };
+    if pull {
+        if !present {
+            eprintln!("Unable to find image '{}' locally", a.image);
+        }
+        crate::registry_client_cli::pull_quietly(&a.image, a.platform.as_deref(), a.quiet, root)
+            .with_context(|| format!("pulling {}", a.image))?;
+    }
+    Ok(())
+}
+
+fn create_container(
+    a: &CreateArgs,
+    rm: bool,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<(Engine, berth_engine::Container)> {
+    let engine = open_engine(root, runroot)?;
+    ensure_image(&engine, a, root)?;
+    let mut req = a.to_request()?;
+    req.host_config.auto_remove = rm;
+    let c = engine.create(req)?;
+    if let Some(f) = &a.cidfile {
+        // Docker refuses an existing cidfile, so scripts never read a stale id.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(f)
+            .with_context(|| format!("writing the container id to {}", f.display()))?;
+        file.write_all(c.id.as_bytes())?;
+    }
+    Ok((engine, c))
+}
+
+pub fn create(a: CreateCmdArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+    let (_, c) = create_container(&a.create, a.rm, root, runroot).map_err(Failed::engine)?;
+    println!("{}", c.id);
+    Ok(0)
+}
+
+fn start_failed(e: EngineError) -> anyhow::Error {
+    match e {
+        EngineError::StartFailed { message, code } => Failed::with_code(code, message),
+        e => Failed::engine(e.into()),
+    }
+}
+
+pub fn run(a: RunArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+    if a.detach && a.rm && a.create.restart.as_deref().is_some_and(|r| r != "no") {
+        return Err(Failed::with_code(125, "conflicting options: cannot specify both --restart and --rm".into()));
+    }
+    let keys = attach::parse_detach_keys(&a.detach_keys).map_err(Failed::engine)?;
+    let (engine, c) = create_container(&a.create, a.rm, root, runroot).map_err(Failed::engine)?;
+    if a.detach {
+        engine.start(&c.id, false).map_err(start_failed)?;
+        println!("{}", c.id);
+        return Ok(0);
+    }
+    if !a.create.tty && a.sig_proxy {
+        super::sigproxy::start(engine.layout().runtime_root(), c.id.clone());
+    }
+    attached_start(&engine, &c.id, a.create.interactive, a.create.tty, keys)
+}
+
+/// Starts with an attach client connected first, then streams until the end.
+fn attached_start(engine: &Engine, id: &str, stdin: bool, tty: bool, keys: Vec<u8>) -> anyhow::Result<i32> {
+    let (c, launcher) = engine.start(id, true).map_err(start_failed)?;
+    let Some(mut launcher) = launcher else {
+        // Already running: plain attach.
+        return super::attach_cmd::attach_to(engine, &c, stdin, keys);
+    };
+    let client = AttachClient::connect(
+        &engine.layout().run_dir(&c.id),
+        Hello {
+            stdin,
+            stdout: true,
+            stderr: true,
+            wait: false,
+        },
+    )
+    .with_context(|| format!("attaching to container {}", c.short_id()))
+    .map_err(Failed::engine)?;
+    match engine.finish_start(&c, &mut launcher).map_err(start_failed)? {
+        Started::Running(_) | Started::AlreadyRunning => {}
+    }
+    finish(engine, &c.id, client, stdin, tty, keys)
+}
+
+pub(super) fn finish(
+    engine: &Engine,
+    id: &str,
+    client: AttachClient,
+    stdin: bool,
+    tty: bool,
+    keys: Vec<u8>,
+) -> anyhow::Result<i32> {
+    match attach::stream(
+        client,
+        attach::Options {
+            stdin,
+            tty,
+            detach_keys: keys,
+        },
+    )? {
+        Outcome::Exited(info) => Ok(info.exit_code),
+        Outcome::Detached => {
+            eprintln!("\nread escape sequence");
+            Ok(0)
+        }
+        Outcome::Lost => {
+            // The monitor went away without reporting: the stored state says why.
+            let st = engine.wait(id)?;
+            Ok(st.exit_code)
+        }
+    }
+}
+
+pub fn start(a: StartArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+    let engine = open_engine(root, runroot)?;
+    if a.attach || a.interactive {
+        if a.containers.len() > 1 {
+            anyhow::bail!("you cannot start and attach multiple containers at once");
+        }
+        let keys = attach::parse_detach_keys(&a.detach_keys)?;
+        let c = engine.find(&a.containers[0])?;
+        let tty = c.settings.config.tty;
+        if !tty {
+            super::sigproxy::start(engine.layout().runtime_root(), c.id.clone());
+        }
+        return attached_start(&engine, &c.id, a.interactive && c.settings.config.open_stdin, tty, keys);
+    }
+    let mut failed = false;
+    for name in &a.containers {
+        match engine.start(name, false) {
+            Ok(_) => println!("{name}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("Error response from daemon: {}", crate::errors::render(&start_failed(e)));
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}

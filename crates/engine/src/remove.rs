@@ -1,0 +1,128 @@
+//! `rm` and `container prune`, and the cleanup a monitor runs when its container
+//! has exited for good (record the final state, unmount the rootfs, `--rm`).
+
+use std::fs;
+use std::time::Duration;
+
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::records;
+use crate::state::{ContainerState, Status};
+use crate::volumes;
+
+impl Engine {
+    /// Removes a container: with `force` a running one is killed first; with
+    /// `volumes` its anonymous volumes go too.
+    pub fn remove(&self, key: &str, force: bool, remove_volumes: bool) -> Result<()> {
+        let c = match records::find(self.db(), key) {
+            Ok(mut c) => {
+                c.state = self.live_state(&c);
+                c
+            }
+            Err(e) => return Err(e),
+        };
+        if c.state.status.is_active() {
+            if !force {
+                let what = if c.state.status == Status::Paused {
+                    "paused"
+                } else {
+                    "running"
+                };
+                return Err(EngineError::state(
+                    &c.id,
+                    format!("is {what}: stop the container before removing it, or use rm -f"),
+                ));
+            }
+            let _ = fs::write(self.layout().run_dir(&c.id).join("stopped"), b"");
+            if let Ok(r) =
+                berth_runtime::lifecycle::Container::load(&self.layout().runtime_root(), &c.id)
+            {
+                let _ = r.resume();
+                let _ = r.kill(libc::SIGKILL, true);
+            }
+        }
+        if !self.wait_monitor_gone(&c.id, Duration::from_secs(30)) {
+            if let Some(pid) = self.monitor_pid(&c.id) {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+        if let Ok(r) = berth_runtime::lifecycle::Container::load(&self.layout().runtime_root(), &c.id)
+        {
+            let _ = r.delete(true);
+        }
+        // The row may already be gone: the monitor's cleanup of an `--rm` container.
+        if records::find(self.db(), &c.id).is_err() {
+            return Ok(());
+        }
+        self.purge(&c, remove_volumes)
+    }
+
+    /// Deletes what a stopped container owns: its rootfs snapshot, its files, its row
+    /// and, with `remove_volumes`, the anonymous volumes no other container uses.
+    fn purge(&self, c: &crate::records::Container, remove_volumes: bool) -> Result<()> {
+        self.images().remove_snapshot(&c.id)?;
+        let _ = fs::remove_dir_all(self.layout().container_dir(&c.id));
+        let _ = fs::remove_dir_all(self.layout().run_dir(&c.id));
+        let vdir = self.layout().volumes_dir();
+        let anon: Vec<String> = c
+            .settings
+            .volume_mounts
+            .iter()
+            .filter_map(|v| volumes::get(self.db(), &vdir, &v.name).ok())
+            .filter(|v| v.anonymous)
+            .map(|v| v.name)
+            .collect();
+        records::delete(self.db(), &c.id)?;
+        if remove_volumes {
+            for v in anon {
+                if volumes::users(self.db(), &v)?.is_empty() {
+                    volumes::remove(self.db(), &vdir, &v, false)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Run by the monitor (`berth container cleanup ID`) after the container exited
+    /// for good and the runtime state was deleted.
+    pub fn cleanup(&self, id: &str) -> Result<()> {
+        let c = records::find(self.db(), id)?;
+        let run_dir = self.layout().run_dir(&c.id);
+        let state = match berth_monitor::state::read(&run_dir) {
+            Ok(Some(m)) => ContainerState::from_monitor(&m),
+            _ => ContainerState {
+                status: Status::Exited,
+                exit_code: 255,
+                error: "the monitor left no state".into(),
+                ..ContainerState::default()
+            },
+        };
+        let mut state = state;
+        if state.status.is_active() {
+            state.status = Status::Exited;
+        }
+        state.pid = 0;
+        records::update_state(self.db(), &c.id, &state)?;
+        if c.settings.host_config.auto_remove {
+            // Docker's --rm takes the anonymous volumes along.
+            return self.purge(&c, true);
+        }
+        self.images().unmount_snapshot(&c.id)?;
+        let _ = fs::remove_dir_all(&run_dir);
+        Ok(())
+    }
+
+    /// `container prune`: removes every stopped container. Returns the ids removed.
+    pub fn prune(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for c in self.list()? {
+            if !c.state.status.is_active() && self.monitor_pid(&c.id).is_none() {
+                self.remove(&c.id, false, false)?;
+                removed.push(c.id);
+            }
+        }
+        Ok(removed)
+    }
+}
