@@ -511,3 +511,19 @@ fn wait_exit_reports_and_none_when_gone() {
     m.wait_done();
     assert_eq!(berth_monitor::client::wait_exit(&m.run_dir).unwrap(), None);
 }
+
+#[test]
+fn launch_reports_a_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("monitor.json");
+    std::fs::write(&cfg, r#"{"id":"x","run_dir":"/nonexistent"}"#).unwrap();
+    // launch() itself parses the config to learn the run dir.
+    assert!(launch::launch(Path::new(MONITOR), &cfg).is_err());
+    let out = std::process::Command::new(MONITOR)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("monitor config"));
+}

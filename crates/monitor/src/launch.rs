@@ -62,16 +62,23 @@ pub fn launch(monitor_exe: &Path, config_path: &Path) -> io::Result<Launcher> {
     let mut child = cmd.spawn()?;
     drop(w);
     let st = child.wait()?;
+    let mut launcher = Launcher {
+        reader: BufReader::new(File::from(r)),
+        run_dir,
+    };
     if !st.success() {
+        // It failed before forking, so nothing else holds the pipe and this
+        // read cannot block; its event says why.
+        let why = match launcher.next_event() {
+            Ok(Event::Failed { error, .. }) => error,
+            _ => format!("exited with {st}"),
+        };
         return Err(io::Error::other(format!(
-            "{} exited with {st} before detaching",
+            "{}: {why}",
             monitor_exe.display()
         )));
     }
-    Ok(Launcher {
-        reader: BufReader::new(File::from(r)),
-        run_dir,
-    })
+    Ok(launcher)
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
