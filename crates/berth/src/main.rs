@@ -77,6 +77,20 @@ enum Command {
     Rename(container_cli::lifecycle::RenameArgs),
     /// Display the running processes of a container.
     Top(container_cli::inspect::TopArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(container_cli::copy::CpArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(container_cli::copy::ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(container_cli::changes::DiffArgs),
+    /// Create a new image from a container's changes.
+    Commit(container_cli::changes::CommitArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(container_cli::stats::StatsArgs),
+    /// Update configuration of one or more containers.
+    Update(container_cli::update::UpdateArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(container_cli::update::PortArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(container_cli::ContainerCmd),
@@ -175,6 +189,13 @@ fn main() -> ExitCode {
         Command::Unpause(a) => container_cli::lifecycle::unpause(a, &root, &rr),
         Command::Rename(a) => container_cli::lifecycle::rename(a, &root, &rr),
         Command::Top(a) => container_cli::inspect::top(a, &root, &rr),
+        Command::Cp(a) => container_cli::copy::cp(a, &root, &rr),
+        Command::Export(a) => container_cli::copy::export(a, &root, &rr),
+        Command::Diff(a) => container_cli::changes::diff(a, &root, &rr),
+        Command::Commit(a) => container_cli::changes::commit(a, &root, &rr),
+        Command::Stats(a) => container_cli::stats::stats(a, &root, &rr),
+        Command::Update(a) => container_cli::update::update(a, &root, &rr),
+        Command::Port(a) => container_cli::update::port(a, &root, &rr),
         Command::Container(c) => container_cli::run(c, &root, &rr),
         Command::Volume(c) => container_cli::volume::run(c, &root, &rr),
         Command::Runtime { args } => return runtime_cli::main("berth runtime", args),
@@ -192,7 +213,7 @@ fn main() -> ExitCode {
         Command::Login(a) => registry_client_cli::login(a, &root),
         Command::Logout(a) => registry_client_cli::logout(a, &root),
         Command::Registry(c) => registry_cli::run(c),
-        Command::System(c) => system_cli::run(c, &root),
+        Command::System(c) => system_cli::run(c, &root, &rr),
         Command::Completion { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());

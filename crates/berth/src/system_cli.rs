@@ -11,6 +11,10 @@ use crate::human;
 pub enum SystemCmd {
     /// Show disk usage.
     Df(DfArgs),
+    /// Start the containers whose restart policy asks for it after a host boot
+    /// (`always`, and `unless-stopped` ones not stopped by hand). Run by
+    /// contrib/berth-boot.service.
+    Boot,
 }
 
 #[derive(clap::Args)]
@@ -23,10 +27,30 @@ pub struct DfArgs {
     format: Option<String>,
 }
 
-pub fn run(cmd: SystemCmd, root: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn run(
+    cmd: SystemCmd,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     match cmd {
         SystemCmd::Df(a) => df(a, root),
+        SystemCmd::Boot => boot(root, runroot),
     }
+}
+
+fn boot(root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+    let engine = crate::container_cli::open_engine(root, runroot)?;
+    let mut failed = false;
+    for (name, r) in engine.boot()? {
+        match r {
+            Ok(()) => println!("started {name}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("starting {name}: {e}");
+            }
+        }
+    }
+    Ok(i32::from(failed))
 }
 
 fn pct(part: u64, total: u64) -> String {

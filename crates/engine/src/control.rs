@@ -21,7 +21,10 @@ impl Engine {
     }
 
     fn signal(&self, c: &Container, sig: libc::c_int, all: bool) -> Result<()> {
-        match self.runtime_container(&c.id).and_then(|r| Ok(r.kill(sig, all)?)) {
+        match self
+            .runtime_container(&c.id)
+            .and_then(|r| Ok(r.kill(sig, all)?))
+        {
             Ok(()) => Ok(()),
             // Exited between our look and the signal: nothing left to signal.
             Err(_) if !self.live_state(c).status.is_active() => Ok(()),

@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use crate::engine::Engine;
 use crate::error::{EngineError, IoContext, Result};
-use crate::model::{ContainerConfig, Empty, Healthcheck, HostConfig, MountType, Settings, VolumeMount};
+use crate::model::{
+    ContainerConfig, Empty, Healthcheck, HostConfig, MountType, Settings, VolumeMount,
+};
 use crate::records::{self, Container};
 use crate::state::ContainerState;
 use crate::{names, volumes};
@@ -110,7 +112,11 @@ fn merge_health(image: &Value, user: Option<&Healthcheck>) -> Option<Healthcheck
         (Some(i), Some(u)) => {
             let pick = |a: i64, b: i64| if a != 0 { a } else { b };
             Some(Healthcheck {
-                test: if u.test.is_empty() { i.test } else { u.test.clone() },
+                test: if u.test.is_empty() {
+                    i.test
+                } else {
+                    u.test.clone()
+                },
                 interval: pick(u.interval, i.interval),
                 timeout: pick(u.timeout, i.timeout),
                 start_period: pick(u.start_period, i.start_period),
@@ -144,7 +150,10 @@ impl Engine {
         let id = names::new_id();
         if config.hostname.is_empty() {
             config.hostname = if host_config.network_mode == "host" {
-                rustix::system::uname().nodename().to_string_lossy().into_owned()
+                rustix::system::uname()
+                    .nodename()
+                    .to_string_lossy()
+                    .into_owned()
             } else {
                 id[..12].to_string()
             };
@@ -152,7 +161,9 @@ impl Engine {
         if let Some(n) = &req.name {
             names::validate_name(n)?;
         }
-        self.layout().check_socket_paths(&id).map_err(|why| EngineError::invalid("run root", why))?;
+        self.layout()
+            .check_socket_paths(&id)
+            .map_err(|why| EngineError::invalid("run root", why))?;
 
         // Volumes: named and anonymous from the mounts, then the image's and `-v
         // /path` ones no mount covers.
@@ -160,13 +171,24 @@ impl Engine {
         let mut created_anon = Vec::new();
         let vdir = self.layout().volumes_dir();
         let result = (|| -> Result<()> {
-            for m in host_config.mounts.iter().filter(|m| m.kind == MountType::Volume) {
+            for m in host_config
+                .mounts
+                .iter()
+                .filter(|m| m.kind == MountType::Volume)
+            {
                 let v = if m.source.is_empty() {
-                    let v = volumes::create(self.db(), &vdir, None, BTreeMap::new(), BTreeMap::new())?;
+                    let v =
+                        volumes::create(self.db(), &vdir, None, BTreeMap::new(), BTreeMap::new())?;
                     created_anon.push(v.name.clone());
                     v
                 } else {
-                    volumes::create(self.db(), &vdir, Some(&m.source), BTreeMap::new(), BTreeMap::new())?
+                    volumes::create(
+                        self.db(),
+                        &vdir,
+                        Some(&m.source),
+                        BTreeMap::new(),
+                        BTreeMap::new(),
+                    )?
                 };
                 volume_mounts.push(VolumeMount {
                     name: v.name,
@@ -177,8 +199,14 @@ impl Engine {
             }
             let covered = |p: &str| {
                 let p = p.trim_end_matches('/');
-                host_config.mounts.iter().any(|m| m.target.trim_end_matches('/') == p)
-                    || host_config.tmpfs.keys().any(|t| t.trim_end_matches('/') == p)
+                host_config
+                    .mounts
+                    .iter()
+                    .any(|m| m.target.trim_end_matches('/') == p)
+                    || host_config
+                        .tmpfs
+                        .keys()
+                        .any(|t| t.trim_end_matches('/') == p)
             };
             for p in config.volumes.iter().flat_map(|v| v.keys()) {
                 if covered(p) {
@@ -247,7 +275,11 @@ impl Engine {
         let dir = self.layout().container_dir(&id);
         let prepared = std::fs::create_dir_all(&dir)
             .ctx(|| format!("creating {}", dir.display()))
-            .and_then(|_| self.images().mount_snapshot(&image, &id, None).map_err(Into::into));
+            .and_then(|_| {
+                self.images()
+                    .mount_snapshot(&image, &id, None)
+                    .map_err(Into::into)
+            });
         if let Err(e) = prepared {
             let _ = self.remove(&id, true, true);
             return Err(e);
@@ -307,7 +339,8 @@ mod tests {
 
     #[test]
     fn healthcheck_merges_field_by_field() {
-        let img = json!({"Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 5, "Retries": 2}});
+        let img =
+            json!({"Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 5, "Retries": 2}});
         let mut u = user();
         u.healthcheck = Some(Healthcheck {
             interval: 7,

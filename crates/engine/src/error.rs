@@ -8,7 +8,9 @@ pub enum EngineError {
     #[error("No such container: {0}")]
     NoSuchContainer(String),
 
-    #[error("container name {name:?} is ambiguous: it matches {count} containers; use more of the id")]
+    #[error(
+        "container name {name:?} is ambiguous: it matches {count} containers; use more of the id"
+    )]
     Ambiguous { name: String, count: usize },
 
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]

@@ -27,7 +27,10 @@ pub fn hosts(s: &Settings) -> String {
         if s.config.domainname.is_empty() {
             t.push_str(&format!("127.0.1.1\t{host}\n"));
         } else {
-            t.push_str(&format!("127.0.1.1\t{host}.{} {host}\n", s.config.domainname));
+            t.push_str(&format!(
+                "127.0.1.1\t{host}.{} {host}\n",
+                s.config.domainname
+            ));
         }
     }
     t

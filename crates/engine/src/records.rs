@@ -142,9 +142,9 @@ pub fn find(db: &Db, key: &str) -> Result<Container> {
 }
 
 pub fn list(db: &Db) -> Result<Vec<Container>> {
-    let mut stmt = db
-        .conn()
-        .prepare(&format!("SELECT {COLUMNS} FROM containers ORDER BY created DESC"))?;
+    let mut stmt = db.conn().prepare(&format!(
+        "SELECT {COLUMNS} FROM containers ORDER BY created DESC"
+    ))?;
     let rows = stmt
         .query_map([], from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -48,7 +48,8 @@ impl Engine {
                 }
             }
         }
-        if let Ok(r) = berth_runtime::lifecycle::Container::load(&self.layout().runtime_root(), &c.id)
+        if let Ok(r) =
+            berth_runtime::lifecycle::Container::load(&self.layout().runtime_root(), &c.id)
         {
             let _ = r.delete(true);
         }
@@ -104,6 +105,7 @@ impl Engine {
             state.status = Status::Exited;
         }
         state.pid = 0;
+        state.manually_stopped = run_dir.join("stopped").exists();
         records::update_state(self.db(), &c.id, &state)?;
         if c.settings.host_config.auto_remove {
             // Docker's --rm takes the anonymous volumes along.

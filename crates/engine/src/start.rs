@@ -42,7 +42,9 @@ fn oom_file(id: &str) -> PathBuf {
     if cgroup_v2() {
         PathBuf::from(format!("/sys/fs/cgroup/berth/{id}/memory.events"))
     } else {
-        PathBuf::from(format!("/sys/fs/cgroup/memory/berth/{id}/memory.oom_control"))
+        PathBuf::from(format!(
+            "/sys/fs/cgroup/memory/berth/{id}/memory.oom_control"
+        ))
     }
 }
 
@@ -65,7 +67,10 @@ fn log_config(s: &Settings, path: PathBuf) -> Result<LogConfig> {
             "max-size" => max_size = crate::parse::parse_size(v)? as u64,
             "max-file" => {
                 max_file = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                    EngineError::invalid(format!("log option max-file={v}"), "use a number of at least 1")
+                    EngineError::invalid(
+                        format!("log option max-file={v}"),
+                        "use a number of at least 1",
+                    )
                 })?
             }
             "compress" | "labels" | "env" | "tag" => {}
@@ -92,7 +97,10 @@ impl Engine {
         let h = &c.settings.host_config;
         let mut out = Vec::new();
         let root = Root::open(rootfs).map_err(|e| {
-            EngineError::invalid(format!("root filesystem {}", rootfs.display()), e.to_string())
+            EngineError::invalid(
+                format!("root filesystem {}", rootfs.display()),
+                e.to_string(),
+            )
         })?;
         for v in &c.settings.volume_mounts {
             let data = volumes::data_dir(&self.layout().volumes_dir(), &v.name);
@@ -157,14 +165,20 @@ impl Engine {
         Ok(out)
     }
 
-    fn monitor_config(&self, c: &Container, spec: &serde_json::Value, attach: bool) -> Result<MonitorConfig> {
+    fn monitor_config(
+        &self,
+        c: &Container,
+        spec: &serde_json::Value,
+        attach: bool,
+    ) -> Result<MonitorConfig> {
         let s = &c.settings;
         let run_dir = self.layout().run_dir(&c.id);
         let healthcheck = match &s.config.healthcheck {
             Some(h) if !h.disabled() => match spec::health_process(spec, &h.test) {
                 Some(p) => {
                     let file = run_dir.join("health.json");
-                    fs::write(&file, p.to_string()).ctx(|| format!("writing {}", file.display()))?;
+                    fs::write(&file, p.to_string())
+                        .ctx(|| format!("writing {}", file.display()))?;
                     let or = |v: i64, d: i64| if v > 0 { v } else { d } as u64;
                     Some(HealthConfig {
                         process_file: file,
@@ -220,7 +234,10 @@ impl Engine {
         // A previous run's monitor may still be cleaning up (unmounting): let it end
         // first so it cannot undo what this start sets up.
         if !self.wait_monitor_gone(&c.id, std::time::Duration::from_secs(30)) {
-            return Err(EngineError::state(&c.id, "has a monitor from its previous run that does not exit"));
+            return Err(EngineError::state(
+                &c.id,
+                "has a monitor from its previous run that does not exit",
+            ));
         }
         let image = self.images().resolve(&c.image_id)?;
         let snap = self.images().mount_snapshot(&image, &c.id, None)?;
@@ -241,12 +258,17 @@ impl Engine {
         fs::create_dir_all(&run_dir).ctx(|| format!("creating {}", run_dir.display()))?;
         // A left-over runtime state (a killed monitor) would make the runtime refuse
         // the id.
-        if let Ok(old) = berth_runtime::lifecycle::Container::load(&self.layout().runtime_root(), &c.id) {
+        if let Ok(old) =
+            berth_runtime::lifecycle::Container::load(&self.layout().runtime_root(), &c.id)
+        {
             let _ = old.delete(true);
         }
         let cfg_path = run_dir.join("config.json");
-        fs::write(&cfg_path, serde_json::to_vec_pretty(&spec).unwrap_or_default())
-            .ctx(|| format!("writing {}", cfg_path.display()))?;
+        fs::write(
+            &cfg_path,
+            serde_json::to_vec_pretty(&spec).unwrap_or_default(),
+        )
+        .ctx(|| format!("writing {}", cfg_path.display()))?;
         let mcfg = self.monitor_config(&c, &spec, attach)?;
         let mpath = run_dir.join("monitor.json");
         fs::write(&mpath, serde_json::to_vec(&mcfg).unwrap_or_default())
@@ -264,7 +286,10 @@ impl Engine {
             Err(e) => {
                 let msg = format!("starting the monitor {}: {e}", self.monitor_exe().display());
                 self.record_failure(&c, &msg, 125);
-                return Err(EngineError::StartFailed { message: msg, code: 125 });
+                return Err(EngineError::StartFailed {
+                    message: msg,
+                    code: 125,
+                });
             }
         };
         match launcher.next_event() {
@@ -292,7 +317,10 @@ impl Engine {
             Ok(Event::Listening) => Ok(Started::AlreadyRunning),
             Ok(Event::Failed { error, exit_code }) => {
                 // The monitor ran the cleanup, which recorded the failure.
-                Err(EngineError::StartFailed { message: error, code: exit_code })
+                Err(EngineError::StartFailed {
+                    message: error,
+                    code: exit_code,
+                })
             }
             Err(e) => {
                 let msg = format!(
@@ -301,7 +329,10 @@ impl Engine {
                     self.layout().run_dir(&c.id).display()
                 );
                 self.record_failure(c, &msg, 125);
-                Err(EngineError::StartFailed { message: msg, code: 125 })
+                Err(EngineError::StartFailed {
+                    message: msg,
+                    code: 125,
+                })
             }
         }
     }
@@ -323,7 +354,10 @@ fn restart_name(n: &str) -> Result<RestartName> {
         "on-failure" => Ok(RestartName::OnFailure),
         "always" => Ok(RestartName::Always),
         "unless-stopped" => Ok(RestartName::UnlessStopped),
-        _ => Err(EngineError::invalid(format!("restart policy {n:?}"), "use no, on-failure, always or unless-stopped")),
+        _ => Err(EngineError::invalid(
+            format!("restart policy {n:?}"),
+            "use no, on-failure, always or unless-stopped",
+        )),
     }
 }
 
@@ -332,6 +366,9 @@ fn health_action(a: &str) -> Result<OnFailure> {
         "" | "none" => Ok(OnFailure::None),
         "kill" => Ok(OnFailure::Kill),
         "restart" => Ok(OnFailure::Restart),
-        _ => Err(EngineError::invalid(format!("--health-on-failure {a:?}"), "use none, kill or restart")),
+        _ => Err(EngineError::invalid(
+            format!("--health-on-failure {a:?}"),
+            "use none, kill or restart",
+        )),
     }
 }

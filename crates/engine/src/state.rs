@@ -82,6 +82,10 @@ pub struct ContainerState {
     pub oom_killed: bool,
     pub restart_count: u32,
     pub health: Option<Health>,
+    /// Stopped by `stop`/`rm -f` rather than by itself: `unless-stopped` then stays
+    /// down at `system boot`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub manually_stopped: bool,
 }
 
 impl Default for ContainerState {
@@ -96,6 +100,7 @@ impl Default for ContainerState {
             oom_killed: false,
             restart_count: 0,
             health: None,
+            manually_stopped: false,
         }
     }
 }
@@ -127,6 +132,7 @@ impl ContainerState {
                     })
                     .collect(),
             }),
+            manually_stopped: false,
         }
     }
 }

@@ -211,45 +211,12 @@ pub fn populate(volume_data: &Path, source: &Path) -> Result<()> {
     if !md.is_dir() {
         return Ok(());
     }
-    copy_tree(source, volume_data)?;
+    crate::fscopy::copy_tree(source, volume_data, crate::fscopy::Owner::Keep)?;
     // The volume's root takes the image directory's owner and mode.
-    chown(volume_data, md.uid(), md.gid())?;
+    std::os::unix::fs::lchown(volume_data, Some(md.uid()), Some(md.gid()))
+        .ctx(|| format!("chown {}", volume_data.display()))?;
     fs::set_permissions(volume_data, fs::Permissions::from_mode(md.mode() & 0o7777))
         .ctx(|| format!("setting the mode of {}", volume_data.display()))?;
-    Ok(())
-}
-
-fn chown(p: &Path, uid: u32, gid: u32) -> Result<()> {
-    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).ctx(|| format!("chown {}", p.display()))
-}
-
-fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
-    for e in fs::read_dir(src).ctx(|| format!("reading {}", src.display()))? {
-        let e = e.ctx(|| format!("reading {}", src.display()))?;
-        let from = e.path();
-        let to = dst.join(e.file_name());
-        let md = fs::symlink_metadata(&from).ctx(|| format!("stat {}", from.display()))?;
-        let ft = md.file_type();
-        if ft.is_dir() {
-            fs::create_dir(&to).ctx(|| format!("creating {}", to.display()))?;
-            copy_tree(&from, &to)?;
-        } else if ft.is_symlink() {
-            let target = fs::read_link(&from).ctx(|| format!("reading link {}", from.display()))?;
-            std::os::unix::fs::symlink(&target, &to)
-                .ctx(|| format!("creating link {}", to.display()))?;
-        } else if ft.is_file() {
-            fs::copy(&from, &to).ctx(|| format!("copying {}", from.display()))?;
-        } else {
-            // Device nodes, fifos and sockets in an image directory are not data a
-            // volume carries.
-            continue;
-        }
-        chown(&to, md.uid(), md.gid())?;
-        if !ft.is_symlink() {
-            fs::set_permissions(&to, fs::Permissions::from_mode(md.mode() & 0o7777))
-                .ctx(|| format!("setting the mode of {}", to.display()))?;
-        }
-    }
     Ok(())
 }
 
@@ -282,7 +249,10 @@ mod tests {
         let (gone, _) = prune(&db, &vd, false).unwrap();
         assert_eq!(gone, vec![anon.name.clone()]);
         remove(&db, &vd, "data", false).unwrap();
-        assert!(matches!(get(&db, &vd, "data"), Err(EngineError::NoSuchVolume(_))));
+        assert!(matches!(
+            get(&db, &vd, "data"),
+            Err(EngineError::NoSuchVolume(_))
+        ));
         assert!(!vd.join("data").exists());
     }
 
@@ -298,7 +268,10 @@ mod tests {
         fs::create_dir(&vol).unwrap();
         populate(&vol, &src).unwrap();
         assert_eq!(fs::read_to_string(vol.join("sub/f")).unwrap(), "x");
-        assert_eq!(fs::metadata(vol.join("sub/f")).unwrap().mode() & 0o777, 0o640);
+        assert_eq!(
+            fs::metadata(vol.join("sub/f")).unwrap().mode() & 0o777,
+            0o640
+        );
         assert_eq!(fs::read_link(vol.join("l")).unwrap(), Path::new("sub/f"));
         fs::write(src.join("new"), "y").unwrap();
         populate(&vol, &src).unwrap();

@@ -228,6 +228,7 @@ fn diff_round_trips_through_extract() {
     let mut tar = Vec::new();
     let o = DiffOptions {
         reproducible_mtime: Some(1_000_000_000),
+        ..Default::default()
     };
     layer::diff(&src, &mut tar, &o).unwrap();
     let dst = tmp.path().join("dst");

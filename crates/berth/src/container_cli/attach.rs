@@ -92,7 +92,9 @@ pub fn stream(client: AttachClient, opts: Options) -> anyhow::Result<Outcome> {
     let detached = Arc::new(AtomicBool::new(false));
     let _raw = (opts.tty && opts.stdin && std::io::stdin().is_terminal()).then(RawMode::enter);
     if opts.tty {
-        let mut c = client.try_clone().context("cloning the attach connection")?;
+        let mut c = client
+            .try_clone()
+            .context("cloning the attach connection")?;
         if let Some((r, w)) = window_size() {
             let _ = c.resize(r, w);
         }
@@ -115,7 +117,9 @@ pub fn stream(client: AttachClient, opts: Options) -> anyhow::Result<Outcome> {
         });
     }
     if opts.stdin {
-        let mut c = client.try_clone().context("cloning the attach connection")?;
+        let mut c = client
+            .try_clone()
+            .context("cloning the attach connection")?;
         let keys = opts.detach_keys.clone();
         let detached = detached.clone();
         std::thread::spawn(move || {

@@ -23,7 +23,12 @@ pub struct AttachArgs {
     container: String,
 }
 
-pub fn attach_to(engine: &Engine, c: &Container, stdin: bool, keys: Vec<u8>) -> anyhow::Result<i32> {
+pub fn attach_to(
+    engine: &Engine,
+    c: &Container,
+    stdin: bool,
+    keys: Vec<u8>,
+) -> anyhow::Result<i32> {
     let client = AttachClient::connect(
         &engine.layout().run_dir(&c.id),
         Hello {
@@ -37,7 +42,11 @@ pub fn attach_to(engine: &Engine, c: &Container, stdin: bool, keys: Vec<u8>) -> 
     super::run::finish(engine, &c.id, client, stdin, c.settings.config.tty, keys)
 }
 
-pub fn attach(a: AttachArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn attach(
+    a: AttachArgs,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     let keys = attach::parse_detach_keys(&a.detach_keys)?;
     let engine = open_engine(root, runroot)?;
     let c = engine.find(&a.container)?;

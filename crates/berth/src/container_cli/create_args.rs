@@ -225,8 +225,10 @@ fn ports(items: &[String]) -> anyhow::Result<BTreeMap<String, Empty>> {
         }
         let (a, b) = range.split_once('-').unwrap_or((range, range));
         let (a, b): (u16, u16) = (
-            a.parse().with_context(|| format!("invalid --expose {p:?}"))?,
-            b.parse().with_context(|| format!("invalid --expose {p:?}"))?,
+            a.parse()
+                .with_context(|| format!("invalid --expose {p:?}"))?,
+            b.parse()
+                .with_context(|| format!("invalid --expose {p:?}"))?,
         );
         if a == 0 || b < a {
             bail!("invalid --expose {p:?}: use PORT or START-END");
@@ -409,7 +411,10 @@ impl CreateArgs {
             oom_score_adj: self.oom_score_adj.unwrap_or(0),
             group_add: self.group_add.clone(),
             log_config: LogConfig {
-                kind: self.log_driver.clone().unwrap_or_else(|| "json-file".into()),
+                kind: self
+                    .log_driver
+                    .clone()
+                    .unwrap_or_else(|| "json-file".into()),
                 config: key_values(&self.log_opt, "--log-opt")?,
             },
             mounts,

@@ -42,7 +42,9 @@ pub struct ExecArgs {
 }
 
 fn classify(message: String) -> anyhow::Error {
-    let code = if message.contains("executable file not found") || message.contains("no such file or directory") {
+    let code = if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+    {
         127
     } else if message.contains("permission denied") {
         126
@@ -57,19 +59,33 @@ pub fn exec(a: ExecArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> a
     // runtime's own exec does (CVE-2019-5736).
     berth_runtime::sealed::ensure_sealed().map_err(|e| Failed::engine(e.into()))?;
     let engine = open_engine(root, runroot).map_err(Failed::engine)?;
-    let c = engine.find(&a.container).map_err(|e| Failed::engine(e.into()))?;
+    let c = engine
+        .find(&a.container)
+        .map_err(|e| Failed::engine(e.into()))?;
     if c.state.status == berth_engine::state::Status::Paused {
-        return Err(Failed::with_code(125, format!("container {} is paused, unpause the container before exec", c.short_id())));
+        return Err(Failed::with_code(
+            125,
+            format!(
+                "container {} is paused, unpause the container before exec",
+                c.short_id()
+            ),
+        ));
     }
     if !c.state.status.is_active() {
-        return Err(Failed::with_code(125, format!("container {} is not running", c.short_id())));
+        return Err(Failed::with_code(
+            125,
+            format!("container {} is not running", c.short_id()),
+        ));
     }
     if a.detach && a.tty {
         bail!("berth cannot yet keep a terminal for a detached exec; drop -t or -d");
     }
     let bundle = engine.layout().run_dir(&c.id);
     let spec = berth_runtime::config::load(&bundle).map_err(|e| Failed::engine(e.into()))?;
-    let mut process: Process = spec.process().clone().context("the container's config has no process")?;
+    let mut process: Process = spec
+        .process()
+        .clone()
+        .context("the container's config has no process")?;
     process.set_args(Some(a.command.clone()));
     process.set_terminal(Some(a.tty));
     let mut env = process.env().clone().unwrap_or_default();
@@ -129,5 +145,8 @@ pub fn exec(a: ExecArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> a
         return Ok(0);
     }
     let _ = a.interactive;
-    Ok(berth_runtime::supervise::wait_foreground(done.pid, done.pty_master)?)
+    Ok(berth_runtime::supervise::wait_foreground(
+        done.pid,
+        done.pty_master,
+    )?)
 }

@@ -51,7 +51,9 @@ pub fn container_json(engine: &Engine, c: &Container, size: bool) -> Value {
     let s = &c.state;
     let st = s.status;
     let args = berth_engine::spec::argv(&c.settings);
-    let (path, rest) = args.split_first().map_or((String::new(), vec![]), |(p, r)| (p.clone(), r.to_vec()));
+    let (path, rest) = args
+        .split_first()
+        .map_or((String::new(), vec![]), |(p, r)| (p.clone(), r.to_vec()));
     let snap = engine.images().snapshots_dir().join(&c.id);
     let vdir = engine.layout().volumes_dir();
     let mut mounts: Vec<Value> = c
@@ -123,7 +125,11 @@ pub fn container_json(engine: &Engine, c: &Container, size: bool) -> Value {
     });
     if size {
         let rw = berth_engine::volumes::dir_size(&snap.join("upper"));
-        let base = engine.images().resolve(&c.image_id).map(|i| i.size).unwrap_or(0);
+        let base = engine
+            .images()
+            .resolve(&c.image_id)
+            .map(|i| i.size)
+            .unwrap_or(0);
         v["SizeRw"] = json!(rw);
         v["SizeRootFs"] = json!(rw + base);
     }
@@ -142,7 +148,11 @@ fn print(out: &[Value], format: &Option<String>) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn inspect(a: InspectArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn inspect(
+    a: InspectArgs,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     let engine = open_engine(root, runroot)?;
     let mut out = Vec::new();
     let mut failed = false;
@@ -160,7 +170,11 @@ pub fn inspect(a: InspectArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>
 }
 
 /// Docker's `inspect`: each name is looked up as a container, then as an image.
-pub fn inspect_any(a: AnyInspectArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn inspect_any(
+    a: AnyInspectArgs,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     let engine = open_engine(root, runroot)?;
     let (containers, images) = match a.kind.as_deref() {
         None => (true, true),
@@ -179,7 +193,10 @@ pub fn inspect_any(a: AnyInspectArgs, root: &Option<PathBuf>, runroot: &Option<P
         }
         if images {
             if let Ok(img) = engine.images().resolve(n) {
-                out.push(crate::image_cli::inspect::inspect_json(engine.images(), &img)?);
+                out.push(crate::image_cli::inspect::inspect_json(
+                    engine.images(),
+                    &img,
+                )?);
                 continue;
             }
         }
@@ -198,31 +215,57 @@ pub fn top(a: TopArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> any
     if !c.state.status.is_active() {
         bail!("container {} is not running", c.short_id());
     }
-    let pids = berth_runtime::lifecycle::Container::load(&engine.layout().runtime_root(), &c.id)?.pids()?;
-    let ps_args = if a.ps_args.is_empty() { vec!["-ef".to_string()] } else { a.ps_args.clone() };
+    let pids = berth_runtime::lifecycle::Container::load(&engine.layout().runtime_root(), &c.id)?
+        .pids()?;
+    let ps_args = if a.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        a.ps_args.clone()
+    };
     let out = std::process::Command::new("ps")
         .args(&ps_args)
         .output()
         .map_err(|e| anyhow::anyhow!("running ps {}: {e}", ps_args.join(" ")))?;
     if !out.status.success() {
-        bail!("ps {} failed: {}", ps_args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ps {} failed: {}",
+            ps_args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
-    let Some(header) = lines.next() else { return Ok(0) };
+    let Some(header) = lines.next() else {
+        return Ok(0);
+    };
     let pid_col = header
         .split_whitespace()
         .position(|h| h == "PID")
-        .ok_or_else(|| anyhow::anyhow!("ps output has no PID column; include it in the ps options"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("ps output has no PID column; include it in the ps options")
+        })?;
     let mut rows = vec![header.split_whitespace().collect::<Vec<_>>().join("\t")];
     let ncols = header.split_whitespace().count();
     for l in lines {
         let fields: Vec<&str> = l.split_whitespace().collect();
-        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
         if pids.contains(&pid) {
             // The last column (the command) may hold spaces.
-            let mut cols: Vec<String> = fields.iter().take(ncols - 1).map(|s| s.to_string()).collect();
-            cols.push(fields.iter().skip(ncols - 1).copied().collect::<Vec<_>>().join(" "));
+            let mut cols: Vec<String> = fields
+                .iter()
+                .take(ncols - 1)
+                .map(|s| s.to_string())
+                .collect();
+            cols.push(
+                fields
+                    .iter()
+                    .skip(ncols - 1)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
             rows.push(cols.join("\t"));
         }
     }

@@ -88,7 +88,11 @@ pub fn stop(a: StopArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> a
     })
 }
 
-pub fn restart(a: StopArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn restart(
+    a: StopArgs,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     each(&a.containers, root, runroot, |e, n| {
         e.restart(n, a.timeout)?;
         Ok(Some(n.to_string()))
@@ -109,28 +113,44 @@ pub fn rm(a: RmArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyho
     })
 }
 
-pub fn wait(a: NamesArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn wait(
+    a: NamesArgs,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     each(&a.containers, root, runroot, |e, n| {
         let st = e.wait(n)?;
         Ok(Some(st.exit_code.to_string()))
     })
 }
 
-pub fn pause(a: NamesArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn pause(
+    a: NamesArgs,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     each(&a.containers, root, runroot, |e, n| {
         e.pause(n)?;
         Ok(Some(n.to_string()))
     })
 }
 
-pub fn unpause(a: NamesArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn unpause(
+    a: NamesArgs,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     each(&a.containers, root, runroot, |e, n| {
         e.unpause(n)?;
         Ok(Some(n.to_string()))
     })
 }
 
-pub fn rename(a: RenameArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn rename(
+    a: RenameArgs,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     let engine = open_engine(root, runroot)?;
     berth_engine::names::validate_name(&a.new_name)?;
     let c = engine.find(&a.container)?;
@@ -138,7 +158,11 @@ pub fn rename(a: RenameArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) 
     Ok(0)
 }
 
-pub fn prune(a: PruneArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn prune(
+    a: PruneArgs,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     let _ = a.force;
     let engine = open_engine(root, runroot)?;
     let removed = engine.prune()?;

@@ -115,7 +115,7 @@ fn files(log: &Path) -> Vec<PathBuf> {
             }
         }
     }
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut out: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
     out.push(log.to_path_buf());
     out
@@ -137,7 +137,10 @@ pub fn logs(a: LogsArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> a
     let engine = open_engine(root, runroot)?;
     let c = engine.find(&a.container)?;
     if c.settings.host_config.log_config.kind == "none" {
-        bail!("configured logging driver does not support reading: container {} uses the none driver", c.short_id());
+        bail!(
+            "configured logging driver does not support reading: container {} uses the none driver",
+            c.short_id()
+        );
     }
     let filter = Filter {
         since: a.since.as_deref().map(parse_time).transpose()?,
@@ -146,7 +149,10 @@ pub fn logs(a: LogsArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> a
     };
     let tail: Option<usize> = match a.tail.as_str() {
         "all" | "-1" => None,
-        n => Some(n.parse().with_context(|| format!("invalid --tail {n:?}: use a number or all"))?),
+        n => Some(
+            n.parse()
+                .with_context(|| format!("invalid --tail {n:?}: use a number or all"))?,
+        ),
     };
     let log = engine.layout().log_path(&c.id);
     let mut entries: Vec<Entry> = Vec::new();
@@ -166,7 +172,12 @@ pub fn logs(a: LogsArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> a
 /// Follows the live file from its current end; a rotation (new inode) restarts at
 /// the new file's beginning. Ends once the container has stopped and its monitor,
 /// which writes the log, is gone.
-fn follow(engine: &berth_engine::Engine, id: &str, log: &Path, filter: &Filter) -> anyhow::Result<i32> {
+fn follow(
+    engine: &berth_engine::Engine,
+    id: &str,
+    log: &Path,
+    filter: &Filter,
+) -> anyhow::Result<i32> {
     let open = |p: &Path| -> Option<(BufReader<File>, u64)> {
         let f = File::open(p).ok()?;
         let ino = f.metadata().ok()?.ino();

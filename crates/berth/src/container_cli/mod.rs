@@ -4,6 +4,8 @@
 
 pub mod attach;
 pub mod attach_cmd;
+pub mod changes;
+pub mod copy;
 pub mod create_args;
 pub mod exec;
 pub mod inspect;
@@ -12,6 +14,8 @@ pub mod logs;
 pub mod ps;
 pub mod run;
 mod sigproxy;
+pub mod stats;
+pub mod update;
 pub mod volume;
 
 use std::fmt;
@@ -105,12 +109,30 @@ pub enum ContainerCmd {
     Top(inspect::TopArgs),
     /// Remove all stopped containers.
     Prune(lifecycle::PruneArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(copy::CpArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(copy::ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(changes::DiffArgs),
+    /// Create a new image from a container's changes.
+    Commit(changes::CommitArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers.
+    Update(update::UpdateArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(update::PortArgs),
     /// (internal) Run by a container's monitor when the container has exited for good.
     #[command(hide = true)]
     Cleanup { id: String },
 }
 
-pub fn run(cmd: ContainerCmd, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn run(
+    cmd: ContainerCmd,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     match cmd {
         ContainerCmd::Run(a) => run::run(a, root, runroot),
         ContainerCmd::Create(a) => run::create(a, root, runroot),
@@ -130,6 +152,13 @@ pub fn run(cmd: ContainerCmd, root: &Option<PathBuf>, runroot: &Option<PathBuf>)
         ContainerCmd::Rename(a) => lifecycle::rename(a, root, runroot),
         ContainerCmd::Top(a) => inspect::top(a, root, runroot),
         ContainerCmd::Prune(a) => lifecycle::prune(a, root, runroot),
+        ContainerCmd::Cp(a) => copy::cp(a, root, runroot),
+        ContainerCmd::Export(a) => copy::export(a, root, runroot),
+        ContainerCmd::Diff(a) => changes::diff(a, root, runroot),
+        ContainerCmd::Commit(a) => changes::commit(a, root, runroot),
+        ContainerCmd::Stats(a) => stats::stats(a, root, runroot),
+        ContainerCmd::Update(a) => update::update(a, root, runroot),
+        ContainerCmd::Port(a) => update::port(a, root, runroot),
         ContainerCmd::Cleanup { id } => {
             open_engine(root, runroot)?.cleanup(&id)?;
             Ok(0)

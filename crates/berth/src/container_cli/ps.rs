@@ -148,11 +148,7 @@ pub fn ps(a: PsArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyho
     }
     let trunc = !a.no_trunc;
     let size_of = |c: &Container| -> String {
-        let upper = engine
-            .images()
-            .snapshots_dir()
-            .join(&c.id)
-            .join("upper");
+        let upper = engine.images().snapshots_dir().join(&c.id).join("upper");
         let rw = berth_engine::volumes::dir_size(&upper);
         let virt = engine
             .images()

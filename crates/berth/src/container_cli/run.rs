@@ -65,7 +65,9 @@ fn ensure_image(engine: &Engine, a: &CreateArgs, root: &Option<PathBuf>) -> anyh
         "missing" => !present,
         "never" => {
             if !present {
-                return Err(EngineError::Image(berth_image::ImageError::NotFound(a.image.clone())).into());
+                return Err(
+                    EngineError::Image(berth_image::ImageError::NotFound(a.image.clone())).into(),
+                );
             }
             false
         }
@@ -104,7 +106,11 @@ fn create_container(
     Ok((engine, c))
 }
 
-pub fn create(a: CreateCmdArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn create(
+    a: CreateCmdArgs,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     let (_, c) = create_container(&a.create, a.rm, root, runroot).map_err(Failed::engine)?;
     println!("{}", c.id);
     Ok(0)
@@ -119,7 +125,10 @@ fn start_failed(e: EngineError) -> anyhow::Error {
 
 pub fn run(a: RunArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
     if a.detach && a.rm && a.create.restart.as_deref().is_some_and(|r| r != "no") {
-        return Err(Failed::with_code(125, "conflicting options: cannot specify both --restart and --rm".into()));
+        return Err(Failed::with_code(
+            125,
+            "conflicting options: cannot specify both --restart and --rm".into(),
+        ));
     }
     let keys = attach::parse_detach_keys(&a.detach_keys).map_err(Failed::engine)?;
     let (engine, c) = create_container(&a.create, a.rm, root, runroot).map_err(Failed::engine)?;
@@ -135,7 +144,13 @@ pub fn run(a: RunArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> any
 }
 
 /// Starts with an attach client connected first, then streams until the end.
-fn attached_start(engine: &Engine, id: &str, stdin: bool, tty: bool, keys: Vec<u8>) -> anyhow::Result<i32> {
+fn attached_start(
+    engine: &Engine,
+    id: &str,
+    stdin: bool,
+    tty: bool,
+    keys: Vec<u8>,
+) -> anyhow::Result<i32> {
     let (c, launcher) = engine.start(id, true).map_err(start_failed)?;
     let Some(mut launcher) = launcher else {
         // Already running: plain attach.
@@ -152,7 +167,10 @@ fn attached_start(engine: &Engine, id: &str, stdin: bool, tty: bool, keys: Vec<u
     )
     .with_context(|| format!("attaching to container {}", c.short_id()))
     .map_err(Failed::engine)?;
-    match engine.finish_start(&c, &mut launcher).map_err(start_failed)? {
+    match engine
+        .finish_start(&c, &mut launcher)
+        .map_err(start_failed)?
+    {
         Started::Running(_) | Started::AlreadyRunning => {}
     }
     finish(engine, &c.id, client, stdin, tty, keys)
@@ -187,7 +205,11 @@ pub(super) fn finish(
     }
 }
 
-pub fn start(a: StartArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn start(
+    a: StartArgs,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     let engine = open_engine(root, runroot)?;
     if a.attach || a.interactive {
         if a.containers.len() > 1 {
@@ -199,7 +221,13 @@ pub fn start(a: StartArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) ->
         if !tty {
             super::sigproxy::start(engine.layout().runtime_root(), c.id.clone());
         }
-        return attached_start(&engine, &c.id, a.interactive && c.settings.config.open_stdin, tty, keys);
+        return attached_start(
+            &engine,
+            &c.id,
+            a.interactive && c.settings.config.open_stdin,
+            tty,
+            keys,
+        );
     }
     let mut failed = false;
     for name in &a.containers {
@@ -207,7 +235,10 @@ pub fn start(a: StartArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) ->
             Ok(_) => println!("{name}"),
             Err(e) => {
                 failed = true;
-                eprintln!("Error response from daemon: {}", crate::errors::render(&start_failed(e)));
+                eprintln!(
+                    "Error response from daemon: {}",
+                    crate::errors::render(&start_failed(e))
+                );
             }
         }
     }

@@ -90,14 +90,21 @@ fn kv(items: &[String]) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-pub fn run(cmd: VolumeCmd, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn run(
+    cmd: VolumeCmd,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
     let engine = open_engine(root, runroot)?;
     let db = engine.db();
     let vdir = engine.layout().volumes_dir();
     match cmd {
         VolumeCmd::Create(a) => {
             if a.driver != "local" {
-                anyhow::bail!("volume driver {:?} is not available: berth has the local driver", a.driver);
+                anyhow::bail!(
+                    "volume driver {:?} is not available: berth has the local driver",
+                    a.driver
+                );
             }
             let v = volumes::create(db, &vdir, a.name.as_deref(), kv(&a.label), kv(&a.opt))?;
             println!("{}", v.name);

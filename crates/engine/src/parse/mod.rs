@@ -5,4 +5,6 @@ mod mount;
 mod scalar;
 
 pub use mount::{parse_mount, parse_tmpfs, parse_volume, VolumeFlag};
-pub use scalar::{parse_cpus, parse_duration_ns, parse_env_file, parse_restart, parse_size, parse_ulimit};
+pub use scalar::{
+    parse_cpus, parse_duration_ns, parse_env_file, parse_restart, parse_size, parse_ulimit,
+};

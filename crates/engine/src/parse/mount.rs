@@ -10,7 +10,9 @@ pub enum VolumeFlag {
     Anonymous { target: String, read_only: bool },
 }
 
-const PROPAGATIONS: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+const PROPAGATIONS: &[&str] = &[
+    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
 
 fn bad(flag: &str, s: &str, why: &str) -> EngineError {
     EngineError::invalid(format!("{flag} {s:?}"), why.to_string())
@@ -53,7 +55,9 @@ pub fn parse_volume(s: &str) -> Result<VolumeFlag> {
                 return Err(bad(
                     "-v",
                     s,
-                    &format!("unknown option {o:?}; use ro, rw, z, Z, nocopy or a propagation mode"),
+                    &format!(
+                        "unknown option {o:?}; use ro, rw, z, Z, nocopy or a propagation mode"
+                    ),
                 ))
             }
         }
@@ -123,7 +127,13 @@ pub fn parse_mount(s: &str) -> Result<MountSpec> {
                     "bind" => MountType::Bind,
                     "volume" => MountType::Volume,
                     "tmpfs" => MountType::Tmpfs,
-                    t => return Err(bad("--mount", s, &format!("unsupported type {t:?}; use bind, volume or tmpfs"))),
+                    t => {
+                        return Err(bad(
+                            "--mount",
+                            s,
+                            &format!("unsupported type {t:?}; use bind, volume or tmpfs"),
+                        ))
+                    }
                 }
             }
             "source" | "src" => m.source = val()?.into(),
@@ -205,7 +215,10 @@ mod tests {
     fn dash_v_forms() {
         assert_eq!(
             parse_volume("/data").unwrap(),
-            VolumeFlag::Anonymous { target: "/data".into(), read_only: false }
+            VolumeFlag::Anonymous {
+                target: "/data".into(),
+                read_only: false
+            }
         );
         let VolumeFlag::Mount(m) = parse_volume("/host:/c:ro,rshared").unwrap() else {
             panic!()

@@ -18,19 +18,25 @@ pub fn parse_size(s: &str) -> Result<i64> {
         _ => (t, 1),
     };
     let v: f64 = num.parse().map_err(|_| {
-        EngineError::invalid(format!("size {s:?}"), "use a number with an optional unit b, k, m, g")
+        EngineError::invalid(
+            format!("size {s:?}"),
+            "use a number with an optional unit b, k, m, g",
+        )
     })?;
     if v < 0.0 {
-        return Err(EngineError::invalid(format!("size {s:?}"), "it must not be negative"));
+        return Err(EngineError::invalid(
+            format!("size {s:?}"),
+            "it must not be negative",
+        ));
     }
     Ok((v * mult as f64) as i64)
 }
 
 /// `--cpus 1.5` in nano-CPUs.
 pub fn parse_cpus(s: &str) -> Result<i64> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| EngineError::invalid(format!("--cpus {s:?}"), "use a number such as 0.5 or 2"))?;
+    let v: f64 = s.parse().map_err(|_| {
+        EngineError::invalid(format!("--cpus {s:?}"), "use a number such as 0.5 or 2")
+    })?;
     let host = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     if v <= 0.0 || v > host {
         return Err(EngineError::invalid(
@@ -47,7 +53,10 @@ pub fn parse_duration_ns(s: &str) -> Result<i64> {
         return Ok(0);
     }
     let d = humantime::parse_duration(s).map_err(|e| {
-        EngineError::invalid(format!("duration {s:?}"), format!("{e}; use forms like 30s, 1m30s, 500ms"))
+        EngineError::invalid(
+            format!("duration {s:?}"),
+            format!("{e}; use forms like 30s, 1m30s, 500ms"),
+        )
     })?;
     Ok(d.as_nanos() as i64)
 }
@@ -55,9 +64,13 @@ pub fn parse_duration_ns(s: &str) -> Result<i64> {
 /// `nofile=1024` or `nofile=1024:2048`.
 pub fn parse_ulimit(s: &str) -> Result<Ulimit> {
     let bad = |why: &str| EngineError::invalid(format!("ulimit {s:?}"), why.to_string());
-    let (name, vals) = s.split_once('=').ok_or_else(|| bad("use NAME=SOFT[:HARD]"))?;
+    let (name, vals) = s
+        .split_once('=')
+        .ok_or_else(|| bad("use NAME=SOFT[:HARD]"))?;
     if crate::spec::rlimit_name(name).is_none() {
-        return Err(bad("unknown resource; use e.g. nofile, nproc, core, memlock, stack"));
+        return Err(bad(
+            "unknown resource; use e.g. nofile, nproc, core, memlock, stack",
+        ));
     }
     let num = |v: &str| -> Result<i64> {
         if v == "-1" || v == "unlimited" {
@@ -88,7 +101,10 @@ pub fn parse_restart(s: &str) -> Result<RestartPolicy> {
     let max = match n {
         None => 0,
         Some(v) if name == "on-failure" => v.parse().map_err(|_| {
-            EngineError::invalid(format!("restart policy {s:?}"), "the retry count must be a number")
+            EngineError::invalid(
+                format!("restart policy {s:?}"),
+                "the retry count must be a number",
+            )
         })?,
         Some(_) => {
             return Err(EngineError::invalid(
@@ -146,12 +162,19 @@ mod tests {
     fn ulimits_and_restart() {
         assert_eq!(
             parse_ulimit("nofile=100:200").unwrap(),
-            Ulimit { name: "nofile".into(), soft: 100, hard: 200 }
+            Ulimit {
+                name: "nofile".into(),
+                soft: 100,
+                hard: 200
+            }
         );
         assert_eq!(parse_ulimit("nproc=5").unwrap().hard, 5);
         assert!(parse_ulimit("nofile=300:200").is_err());
         assert!(parse_ulimit("bogus=1").is_err());
-        assert_eq!(parse_restart("on-failure:3").unwrap().maximum_retry_count, 3);
+        assert_eq!(
+            parse_restart("on-failure:3").unwrap().maximum_retry_count,
+            3
+        );
         assert_eq!(parse_restart("always").unwrap().name, "always");
         assert!(parse_restart("always:3").is_err());
         assert!(parse_restart("sometimes").is_err());

@@ -5,6 +5,11 @@
 pub mod devices;
 pub mod mounts;
 mod resources;
+
+/// `linux.resources` for `update`: the limits without device rules.
+pub fn resources_for_update(h: &crate::model::HostConfig) -> Value {
+    resources::build(h, Vec::new())
+}
 pub mod users;
 
 use std::path::Path;

@@ -135,7 +135,10 @@ mod tests {
             readonly_rootfs: false,
             user: &user,
         });
-        let shm: Vec<_> = m.iter().filter(|m| m["destination"] == "/dev/shm").collect();
+        let shm: Vec<_> = m
+            .iter()
+            .filter(|m| m["destination"] == "/dev/shm")
+            .collect();
         assert_eq!(shm.len(), 1);
         assert!(shm[0]["options"]
             .as_array()

@@ -29,7 +29,10 @@ pub fn build(h: &HostConfig, device_rules: Vec<Value>) -> Value {
     let mut cpu = Map::new();
     if h.nano_cpus > 0 {
         cpu.insert("period".into(), json!(CFS_PERIOD));
-        cpu.insert("quota".into(), json!(h.nano_cpus * CFS_PERIOD / 1_000_000_000));
+        cpu.insert(
+            "quota".into(),
+            json!(h.nano_cpus * CFS_PERIOD / 1_000_000_000),
+        );
     }
     if h.cpu_shares > 0 {
         cpu.insert("shares".into(), json!(h.cpu_shares));

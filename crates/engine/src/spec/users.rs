@@ -36,9 +36,7 @@ fn read_in_root(root: &Root, path: &str) -> String {
         return String::new();
     };
     let mut s = String::new();
-    let _ = std::fs::File::from(fd)
-        .take(4 << 20)
-        .read_to_string(&mut s);
+    let _ = std::fs::File::from(fd).take(4 << 20).read_to_string(&mut s);
     s
 }
 
@@ -82,7 +80,10 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
 /// `group_add` entries are group names or numbers, as `--group-add`.
 pub fn resolve(rootfs: &Path, user: &str, group_add: &[String]) -> Result<ResolvedUser> {
     let root = Root::open(rootfs).map_err(|e| {
-        EngineError::invalid(format!("root filesystem {}", rootfs.display()), e.to_string())
+        EngineError::invalid(
+            format!("root filesystem {}", rootfs.display()),
+            e.to_string(),
+        )
     })?;
     let passwd = parse_passwd(&read_in_root(&root, "etc/passwd"));
     let groups = parse_group(&read_in_root(&root, "etc/group"));
@@ -100,10 +101,11 @@ fn resolve_with(
         None => (user, None),
     };
     let u = if u.is_empty() { "0" } else { u };
-    let entry = passwd
-        .iter()
-        .find(|p| p.name == u)
-        .or_else(|| u.parse::<u32>().ok().and_then(|n| passwd.iter().find(|p| p.uid == n)));
+    let entry = passwd.iter().find(|p| p.name == u).or_else(|| {
+        u.parse::<u32>()
+            .ok()
+            .and_then(|n| passwd.iter().find(|p| p.uid == n))
+    });
     let (uid, mut gid, home, name) = match (entry, u.parse::<u32>()) {
         (Some(p), _) => (p.uid, p.gid, p.home.clone(), Some(p.name.clone())),
         (None, Ok(n)) => (n, 0, "/".to_string(), None),
@@ -131,7 +133,10 @@ fn resolve_with(
     } else if let Some(name) = &name {
         // Supplementary groups come from /etc/group only when no group was given,
         // as Docker does.
-        for e in groups.iter().filter(|e| e.members.iter().any(|m| m == name)) {
+        for e in groups
+            .iter()
+            .filter(|e| e.members.iter().any(|m| m == name))
+        {
             if e.gid != gid && !additional.contains(&e.gid) {
                 additional.push(e.gid);
             }

@@ -29,6 +29,9 @@ pub struct DiffOptions {
     /// Clamp every mtime to at most this (seconds since the epoch), like
     /// SOURCE_DATE_EPOCH; entries are sorted either way.
     pub reproducible_mtime: Option<i64>,
+    /// Entries left out (paths relative to the upper dir, e.g. `etc/hosts`): the
+    /// mount-point stubs a runtime created that are not the container's changes.
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -149,6 +152,14 @@ impl<'a, W: Write> Differ<'a, W> {
                 w
             };
             name.extend_from_slice(n.as_bytes());
+            if self
+                .opts
+                .exclude
+                .iter()
+                .any(|x| x.as_bytes() == name.as_slice())
+            {
+                continue;
+            }
             let md = fs::symlink_metadata(&abs).map_err(self.err(&abs, "stat"))?;
             let ft = md.file_type();
             if self.is_whiteout(&abs, &md)? {

@@ -263,6 +263,13 @@ impl Monitor {
                 }
             };
             first = false;
+            // `berth update --restart` on a running container leaves the new policy
+            // here; it applies from the next exit on.
+            if let Ok(text) = std::fs::read(self.run_dir().join("restart.json")) {
+                if let Ok(p) = serde_json::from_slice(&text) {
+                    self.cfg.restart = p;
+                }
+            }
             let stopped = self.run_dir().join("stopped").exists();
             let again = !stopped
                 && (std::mem::take(&mut self.force_restart)
