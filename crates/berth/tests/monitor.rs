@@ -35,7 +35,7 @@ impl Mon {
         runtime.extend(["--root".to_string(), t.root.display().to_string()]);
         let mut cfg = MonitorConfig {
             id: t.id.clone(),
-            runtime,
+            runtime: runtime.clone(),
             bundle: t.bundle.clone(),
             run_dir: run_dir.clone(),
             tty: false,
@@ -50,10 +50,17 @@ impl Mon {
             healthcheck: None,
             wait_for_attach: false,
             oom_file: None,
+            // Like berth's own cleanup, this one deletes the runtime state: the
+            // monitor leaves that to its cleanup command.
             cleanup: vec![
                 "sh".into(),
                 "-c".into(),
-                format!("touch {}/cleaned", run_dir.display()),
+                format!(
+                    "touch {}/cleaned; exec {} delete --force {}",
+                    run_dir.display(),
+                    runtime.join(" "),
+                    t.id
+                ),
             ],
         };
         edit(&mut cfg);

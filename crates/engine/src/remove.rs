@@ -91,6 +91,13 @@ impl Engine {
     pub fn cleanup(&self, id: &str) -> Result<()> {
         let c = records::find(self.db(), id)?;
         let run_dir = self.layout().run_dir(&c.id);
+        // The monitor leaves the runtime's state to us: deleting it here saves a
+        // process per container exit.
+        if let Ok(r) =
+            berth_runtime::lifecycle::Container::load(&self.layout().runtime_root(), &c.id)
+        {
+            r.delete(true)?;
+        }
         let state = match berth_monitor::state::read(&run_dir) {
             Ok(Some(m)) => ContainerState::from_monitor(&m),
             _ => ContainerState {

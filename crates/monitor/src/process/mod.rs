@@ -282,6 +282,7 @@ impl Monitor {
             if !again {
                 break;
             }
+            self.runtime_wait(&["delete", "--force", &self.cfg.id.clone()]);
             self.send_exit(false);
             self.state.status = "restarting".into();
             self.state.restart_count += 1;
@@ -320,6 +321,11 @@ impl Monitor {
 
     /// Cleanup, final exit frames, and the monitor's own files.
     fn finish(mut self) -> i32 {
+        // The cleanup command deletes the runtime state itself (one process fewer on
+        // every container exit); without one, the monitor does.
+        if self.cfg.cleanup.is_empty() {
+            self.runtime_wait(&["delete", "--force", &self.cfg.id.clone()]);
+        }
         if !self.cfg.cleanup.is_empty() {
             let mut c = std::process::Command::new(&self.cfg.cleanup[0]);
             c.args(&self.cfg.cleanup[1..])
@@ -497,7 +503,6 @@ impl Monitor {
         self.state.exit_code = Some(code);
         self.state.finished_at = Some(now_rfc3339());
         self.save();
-        self.runtime_wait(&["delete", "--force", &self.cfg.id.clone()]);
         code
     }
 
