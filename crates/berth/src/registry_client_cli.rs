@@ -236,21 +236,6 @@ fn read_password() -> std::io::Result<String> {
     line
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hub_aliases() {
-        assert_eq!(server_name(None), "docker.io");
-        assert_eq!(
-            server_name(Some("https://index.docker.io/v1/")),
-            "docker.io"
-        );
-        assert_eq!(server_name(Some("127.0.0.1:5000")), "127.0.0.1:5000");
-    }
-}
-
 /// The pull `run`/`create` do for a missing image (`--pull`), with progress on stderr
 /// so a container's own output on stdout stays clean.
 pub fn pull_quietly(
@@ -271,4 +256,19 @@ pub fn pull_quietly(
     let progress = Arc::new(Progress::auto(quiet));
     client::pull(&store, name, &opts, &progress)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_aliases() {
+        assert_eq!(server_name(None), "docker.io");
+        assert_eq!(
+            server_name(Some("https://index.docker.io/v1/")),
+            "docker.io"
+        );
+        assert_eq!(server_name(Some("127.0.0.1:5000")), "127.0.0.1:5000");
+    }
 }
