@@ -119,6 +119,20 @@ fn run_tty_in_a_real_pty() {
     assert!(out.contains("/dev/pts/"), "{out:?}");
     assert!(out.contains("TTY"), "{out:?}");
     assert_eq!(st.code(), Some(4), "{out:?}");
+
+    // exec gets a terminal of its own, with and without -i.
+    e.run_d(&["--name", "bg", "busybox", "sleep", "300"]);
+    for flags in ["-t", "-it"] {
+        let mut c = in_pty(
+            &e,
+            &["exec", flags, "bg", "sh", "-c", "[ -t 1 ] && tty; exit 3"],
+        );
+        let st = wait_child(&mut c);
+        let mut out = String::new();
+        c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        assert!(out.contains("/dev/pts/"), "exec {flags}: {out:?}");
+        assert_eq!(st.code(), Some(3), "exec {flags}: {out:?}");
+    }
 }
 
 #[test]

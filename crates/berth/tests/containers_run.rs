@@ -161,6 +161,23 @@ fn cidfile_gets_the_id() {
         125,
     );
     assert_eq!(e.container_ids(), vec![id]);
+
+    // A create that fails leaves no cidfile naming a container that does not exist.
+    e.ok(&["create", "--name", "taken", "busybox", "true"]);
+    let cid2 = e.path("cid2");
+    e.fails(
+        &[
+            "create",
+            "--cidfile",
+            cid2.to_str().unwrap(),
+            "--name",
+            "taken",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert!(!cid2.exists());
 }
 
 #[test]

@@ -25,12 +25,19 @@ pub struct Engine {
 fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let tar = dir.join(format!("busybox-ctests-{}.tar", std::process::id()));
-        let tmp = tar.with_extension("tmp");
+        // Named after the cached rootfs, so every test binary and run shares one
+        // tar and a new rootfs gets a new one.
+        let rootfs = super::bundle::cached_rootfs();
+        let name = rootfs.file_name().unwrap().to_string_lossy();
+        let tar = rootfs.with_file_name(format!("{name}.tar"));
+        if tar.exists() {
+            return tar;
+        }
+        // Built beside it and renamed, so a concurrent binary never reads half a tar.
+        let tmp = rootfs.with_file_name(format!("{name}.tar.{}", std::process::id()));
         let st = Command::new("tar")
             .arg("-C")
-            .arg(super::bundle::cached_rootfs())
+            .arg(rootfs)
             .arg("-cf")
             .arg(&tmp)
             .arg(".")
