@@ -75,6 +75,14 @@ fn a_dead_monitor_leaves_nothing_after_rm() {
     assert_eq!(e.ok(&["ps", "-q"]), "", "ps must not show it running");
     assert!(e.ok(&["ps", "-aq"]).contains(&id[..12]));
 
+    // What rm -f must clean up is really there, so its absence afterwards means something.
+    let before = e.leftovers(&id);
+    for what in ["mount ", "cgroup ", "run dir ", "snapshot dir "] {
+        assert!(
+            before.iter().any(|l| l.starts_with(what)),
+            "no {what}in {before:?}"
+        );
+    }
     e.ok(&["rm", "-f", "orphan"]);
     let left = e.leftovers(&id);
     assert!(left.is_empty(), "{left:?}");
