@@ -99,7 +99,14 @@ impl Engine {
             Ok(Some(m)) => ContainerState::from_monitor(&m),
             _ => c.state.clone(),
         };
-        if s.status.is_active() && monitor.is_none() && !(s.pid > 0 && pid_alive(s.pid)) {
+        // The monitor removes its pid file when it exits normally, so a file naming a
+        // dead process means it was killed: the container may live on, but nothing
+        // collects its output, records its exit or applies its restart policy any
+        // more. Docker marks a container whose shim died as exited, and so do we;
+        // `start` and `rm -f` force-delete the orphaned process.
+        let monitor_killed = monitor.is_none() && run_dir.join("monitor.pid").exists();
+        let orphaned = monitor_killed || !(s.pid > 0 && pid_alive(s.pid));
+        if s.status.is_active() && monitor.is_none() && orphaned {
             // Starting: the row says running before the monitor has written anything.
             if run_dir.join("monitor.json").exists() && c.state.pid == 0 && s.pid == 0 {
                 if let Ok(md) = std::fs::metadata(run_dir.join("monitor.json")) {

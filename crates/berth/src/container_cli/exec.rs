@@ -132,6 +132,12 @@ pub fn exec(a: ExecArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> a
         pc.set_permitted(Some(set));
         process.set_capabilities(Some(pc));
     }
+    if !a.interactive || a.detach {
+        // The process inherits our fd 0; without -i Docker gives it no stdin, so a
+        // `cat` must see EOF rather than consume the caller's input.
+        let null = std::fs::File::open("/dev/null").map_err(|e| Failed::engine(e.into()))?;
+        rustix::stdio::dup2_stdin(&null).map_err(|e| Failed::engine(e.into()))?;
+    }
     let done = exec_in(&ExecOptions {
         root: engine.layout().runtime_root(),
         id: c.id.clone(),
@@ -144,7 +150,6 @@ pub fn exec(a: ExecArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> a
     if a.detach {
         return Ok(0);
     }
-    let _ = a.interactive;
     Ok(berth_runtime::supervise::wait_foreground(
         done.pid,
         done.pty_master,

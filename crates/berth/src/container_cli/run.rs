@@ -90,17 +90,35 @@ fn create_container(
     runroot: &Option<PathBuf>,
 ) -> anyhow::Result<(Engine, berth_engine::Container)> {
     let engine = open_engine(root, runroot)?;
-    ensure_image(&engine, a, root)?;
-    let mut req = a.to_request()?;
-    req.host_config.auto_remove = rm;
-    let c = engine.create(req)?;
-    if let Some(f) = &a.cidfile {
-        // Docker refuses an existing cidfile, so scripts never read a stale id.
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(f)
-            .with_context(|| format!("writing the container id to {}", f.display()))?;
+    // Docker refuses an existing cidfile, so scripts never read a stale id. It is
+    // claimed before the container exists: refusing it afterwards would leave a
+    // container behind that the failed command never reported.
+    let mut cid = match &a.cidfile {
+        Some(f) => Some((
+            f,
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(f)
+                .with_context(|| format!("writing the container id to {}", f.display()))?,
+        )),
+        None => None,
+    };
+    let created = ensure_image(&engine, a, root).and_then(|()| {
+        let mut req = a.to_request()?;
+        req.host_config.auto_remove = rm;
+        Ok(engine.create(req)?)
+    });
+    let c = match created {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some((f, _)) = &cid {
+                let _ = std::fs::remove_file(f);
+            }
+            return Err(e);
+        }
+    };
+    if let Some((_, file)) = &mut cid {
         file.write_all(c.id.as_bytes())?;
     }
     Ok((engine, c))

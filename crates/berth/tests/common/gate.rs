@@ -19,14 +19,20 @@ fn is_root() -> bool {
 /// because we are not root. In CI (`CI=true`) a missing root is a failure:
 /// a silently skipped suite would look green while testing nothing.
 pub fn setup(test: &str) -> Option<TestCtx> {
+    root_gate(test).then(|| TestCtx::new(test))
+}
+
+/// The same decision as `setup` without building a bundle: true when the test
+/// may run.
+pub fn root_gate(test: &str) -> bool {
     if !is_root() {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{test} needs root, and CI=true forbids skipping");
         }
         loud(&format!("SKIPPED: {test} needs root"));
-        return None;
+        return false;
     }
-    Some(TestCtx::new(test))
+    true
 }
 
 /// Writes straight to the stderr fd: libtest captures `eprintln!` of

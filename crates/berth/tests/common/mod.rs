@@ -34,6 +34,7 @@
 
 pub mod bundle;
 pub mod console;
+pub mod engine;
 pub mod gate;
 pub mod host;
 pub mod runtime;
