@@ -192,6 +192,12 @@ fn create_in(
         seccomp_notify: crate::process::NotifyTarget::connect(
             spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
         )?,
+        seccomp: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(|s| crate::seccomp::prepare(s, Some(&crate::seccomp::cache_dir(&opts.root))))
+            .transpose()?,
     };
     let spawned = spawn::spawn(req, move |chan| init::run(ctx, chan))?;
     guard.pid = spawned.pid;

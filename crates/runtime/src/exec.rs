@@ -67,6 +67,11 @@ pub fn exec(opts: &ExecOptions) -> Result<Execd> {
     let seccomp_cfg = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let personality = spec.linux().as_ref().and_then(|l| l.personality().clone());
     let preserve = opts.preserve_fds;
+    // Compiled here, on the host side, where the BPF cache is reachable.
+    let filter = seccomp_cfg
+        .as_ref()
+        .map(|s| crate::seccomp::prepare(s, Some(&crate::seccomp::cache_dir(&opts.root))))
+        .transpose()?;
     let mut notify = process::NotifyTarget::connect(seccomp_cfg.as_ref())?;
     if let Some(n) = notify.as_mut() {
         n.state = serde_json::to_vec(&c.state.output(status)).unwrap_or_default();
@@ -93,10 +98,6 @@ pub fn exec(opts: &ExecOptions) -> Result<Execd> {
         process::set_oom_score_adj(proc_)?;
         process::set_personality(personality.as_ref())?;
         let program = process::resolve_program(proc_)?;
-        let filter = seccomp_cfg
-            .as_ref()
-            .map(crate::seccomp::build_filter)
-            .transpose()?;
         process::finalize_and_exec(proc_, &program, filter.as_ref(), notify, preserve)
     })?;
     let mut pty_master = None;

@@ -27,6 +27,8 @@ pub struct InitCtx<'a> {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub seccomp_notify: Option<process::NotifyTarget>,
+    /// Prepared by the runtime on the host side (see `seccomp::prepare`).
+    pub seccomp: Option<crate::seccomp::Prepared>,
 }
 
 pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
@@ -121,10 +123,7 @@ pub fn run(ctx: InitCtx<'_>, chan: &Channel) -> Result<Infallible> {
     }
     drop(slave);
     let program = process::resolve_program(proc_)?;
-    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(crate::seccomp::build_filter(s)?),
-        None => None,
-    };
+    let seccomp = ctx.seccomp;
 
     // Problems opening the fifo must surface now, while `create` still listens.
     rustix::fs::accessat(

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
-use libseccomp::ScmpFilterContext;
+use crate::seccomp::Prepared;
 use oci_spec::runtime::{LinuxPersonality, LinuxPersonalityDomain, Process};
 
 use crate::config::rlimit_resource;
@@ -145,8 +145,8 @@ impl NotifyTarget {
     }
 }
 
-fn load_seccomp(filter: &ScmpFilterContext, notify: &mut Option<NotifyTarget>) -> Result<()> {
-    if let Some(fd) = crate::seccomp::load(filter)? {
+fn load_seccomp(filter: &Prepared, notify: &mut Option<NotifyTarget>) -> Result<()> {
+    if let Some(fd) = crate::seccomp::load_prepared(filter)? {
         let Some(t) = notify.take() else {
             return Err(RuntimeError::Config(
                 "seccomp uses SCMP_ACT_NOTIFY but linux.seccomp.listenerPath is not set".into(),
@@ -167,7 +167,7 @@ fn load_seccomp(filter: &ScmpFilterContext, notify: &mut Option<NotifyTarget>) -
 pub fn finalize_and_exec(
     p: &Process,
     program: &Program,
-    seccomp: Option<&ScmpFilterContext>,
+    seccomp: Option<&Prepared>,
     mut notify: Option<NotifyTarget>,
     preserve_fds: u32,
 ) -> Result<Infallible> {

@@ -728,3 +728,49 @@ pub fn move_mount_to(mnt: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<
     })
     .map(drop)
 }
+
+/// Installs a classic-BPF seccomp filter (an array of 8-byte `sock_filter`s) for
+/// the calling thread, with no flags, as libseccomp's load does for a filter
+/// without notify rules or filter flags.
+pub fn seccomp_set_filter(bpf: &[u8]) -> io::Result<()> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+    let insns = bpf.len() / std::mem::size_of::<libc::sock_filter>();
+    if bpf.len() % std::mem::size_of::<libc::sock_filter>() != 0
+        || insns == 0
+        || insns > u16::MAX as usize
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "malformed BPF program",
+        ));
+    }
+    // Copied into properly aligned instructions: the byte buffer has no alignment
+    // guarantee.
+    let prog: Vec<libc::sock_filter> = bpf
+        .chunks_exact(8)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let fprog = libc::sock_fprog {
+        len: insns as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: seccomp(2) reads `fprog` and the instructions it points to, both
+    // alive for the duration of the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            0 as libc::c_ulong,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
