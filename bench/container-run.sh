@@ -30,7 +30,7 @@ while (($#)); do
 	esac
 done
 ((EUID == 0)) || die "must run as root"
-[[ -x $berth ]] || die "no berth binary at $berth (cargo build --release -p berth)"
+[[ -x $berth ]] || die "no berth binary at $berth (scripts/build-release.sh)"
 [[ -x $(dirname "$berth")/berth-monitor ]] || die "no berth-monitor next to $berth"
 for c in hyperfine podman runc conmon jq; do
 	command -v "$c" >/dev/null || die "$c is missing (apt-get install hyperfine podman runc conmon jq)"
@@ -50,7 +50,7 @@ podman=(podman --root "$tmp/podman" --runroot "$p_run" --storage-driver overlay)
 cleanup() {
 	trap - EXIT
 	"$berth" rm -f $("$berth" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
-	"${podman[@]}" rm -f --all >/dev/null 2>&1 || true
+	"${podman[@]}" rm -f -t 0 --all >/dev/null 2>&1 || true
 	"${podman[@]}" system reset -f >/dev/null 2>&1 || true
 	runc --root "$tmp/runc" list -q 2>/dev/null | while read -r id; do
 		runc --root "$tmp/runc" delete -f "$id" >/dev/null 2>&1 || true
@@ -93,7 +93,7 @@ hf run-d \
 	-n "berth run -d" "$berth run -d busybox sleep 1000" \
 	-n "podman run -d" "${podman[*]} run -d --network none busybox sleep 1000"
 "$berth" rm -f $("$berth" ps -aq) >/dev/null
-"${podman[@]}" rm -f --all >/dev/null
+"${podman[@]}" rm -f -t 0 --all >/dev/null
 
 info "exec into a running container"
 bid=$("$berth" run -d busybox sleep 1000)

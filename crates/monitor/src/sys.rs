@@ -215,3 +215,58 @@ pub fn recv_fd(sock: &impl AsRawFd) -> io::Result<OwnedFd> {
     }
     found.ok_or_else(|| io::Error::other("console socket message carried no fd"))
 }
+
+/// This binary's own read-only file mappings, as (start, length, executable).
+fn exe_mappings() -> Vec<(usize, usize, bool)> {
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return Vec::new();
+    };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return Vec::new();
+    };
+    let exe = exe.to_string_lossy();
+    let mut out = Vec::new();
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+            continue;
+        };
+        if !line.ends_with(exe.as_ref()) || perms.contains('w') {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+            out.push((a, b - a, perms.contains('x')));
+        }
+    }
+    out
+}
+
+/// Marks this binary's own mappings as randomly accessed: the kernel then maps
+/// only the page that faulted instead of its neighbourhood, so a long-lived,
+/// mostly idle monitor keeps only the code it runs resident. Best effort.
+pub fn advise_random_exe() {
+    for (a, len, _) in exe_mappings() {
+        // SAFETY: madvise on a range of our own read-only file mapping, taken from
+        // /proc/self/maps; MADV_RANDOM only changes read-ahead and fault-around.
+        unsafe { libc::madvise(a as *mut libc::c_void, len, libc::MADV_RANDOM) };
+    }
+}
+
+/// Drops the startup code (argument parsing, the runtime launch) from this
+/// process's resident set once the container runs: executable pages are never
+/// written, so they fault back in unchanged from the file if used again. Only
+/// executable mappings: read-only data may hold relocated (private, dirty)
+/// pages that must not be discarded.
+pub fn release_startup_code() {
+    for (a, len, exec) in exe_mappings() {
+        if exec {
+            // SAFETY: MADV_DONTNEED on our own executable, never-written file
+            // mapping only drops page table entries; the content is reloaded from
+            // the file on the next access.
+            unsafe { libc::madvise(a as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+        }
+    }
+}

@@ -92,6 +92,7 @@ fn report(sync: Option<&File>, ev: &Event) {
 fn detach() -> io::Result<()> {
     sys::setsid()?;
     sys::set_child_subreaper()?;
+    sys::advise_random_exe();
     let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -248,6 +249,7 @@ impl Monitor {
                     if first {
                         self.event(&Event::Started { pid });
                         self.sync = None;
+                        sys::release_startup_code();
                     }
                     self.watch(pid)
                 }
