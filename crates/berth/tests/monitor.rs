@@ -233,11 +233,82 @@ fn attach_before_start_gets_everything() {
         stdout: true,
         stderr: true,
         wait: false,
+        ..Default::default()
     });
     started(&mut l);
     let (out, err, code) = collect(&mut c);
     assert_eq!((out.as_str(), err.as_str(), code), ("out\n", "err\n", 5));
     assert_eq!(m.wait_done().exit_code, Some(5));
+}
+
+/// The client that offered to clean up gets an exit frame asking for it; once it
+/// reports done, the monitor does not run its own cleanup command.
+#[test]
+fn a_client_can_take_over_the_cleanup() {
+    let Some(mut t) = common::setup("a_client_can_take_over_the_cleanup") else {
+        return;
+    };
+    t.sh("exit 6");
+    let m = Mon::new(&t, |c| c.wait_for_attach = true);
+    let mut l = m.launch();
+    let mut c = m.attach(Hello {
+        stdout: true,
+        cleanup: true,
+        ..Default::default()
+    });
+    started(&mut l);
+    let info = loop {
+        match c.recv().expect("recv") {
+            Some(Frame::Exit(e)) => break e,
+            Some(_) => {}
+            None => panic!("no exit frame"),
+        }
+    };
+    assert!(
+        info.cleanup,
+        "the exit frame should ask this client to clean up"
+    );
+    assert_eq!(info.exit_code, 6);
+    // What berth's CLI does in-process: record, delete the runtime state.
+    std::fs::write(m.run_dir.join("client-cleaned"), b"").unwrap();
+    let st = t.rt(&["delete", "--force", &t.id]);
+    assert!(st.ok(), "{st:?}");
+    c.cleaned().unwrap();
+    assert_eq!(m.wait_done().exit_code, Some(6));
+    assert!(
+        !m.run_dir.join("cleaned").exists(),
+        "the monitor ran its cleanup too"
+    );
+}
+
+/// A client that offered to clean up but went away leaves it to the monitor.
+#[test]
+fn cleanup_falls_back_to_the_monitor() {
+    let Some(mut t) = common::setup("cleanup_falls_back_to_the_monitor") else {
+        return;
+    };
+    t.sh("exit 0");
+    let m = Mon::new(&t, |c| c.wait_for_attach = true);
+    let mut l = m.launch();
+    let mut c = m.attach(Hello {
+        stdout: true,
+        cleanup: true,
+        ..Default::default()
+    });
+    started(&mut l);
+    loop {
+        match c.recv().expect("recv") {
+            Some(Frame::Exit(e)) => {
+                assert!(e.cleanup);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("no exit frame"),
+        }
+    }
+    drop(c);
+    m.wait_done();
+    assert!(m.run_dir.join("cleaned").exists(), "nobody cleaned up");
 }
 
 #[test]
@@ -256,6 +327,7 @@ fn stdin_through_attach() {
         stdout: true,
         stderr: true,
         wait: false,
+        ..Default::default()
     });
     c.send_stdin(b"hello through stdin\n").unwrap();
     c.close_stdin().unwrap();
@@ -282,6 +354,7 @@ fn tty_output_through_pty() {
         stdout: true,
         stderr: true,
         wait: false,
+        ..Default::default()
     });
     c.resize(33, 111).unwrap();
     started(&mut l);

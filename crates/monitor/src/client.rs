@@ -34,6 +34,11 @@ impl AttachClient {
         Ok(())
     }
 
+    /// Reports that the cleanup the exit frame asked for is done.
+    pub fn cleaned(&mut self) -> io::Result<()> {
+        protocol::write_frame(&mut self.stream, &Frame::Cleaned)
+    }
+
     pub fn close_stdin(&mut self) -> io::Result<()> {
         protocol::write_frame(&mut self.stream, &Frame::CloseStdin)
     }

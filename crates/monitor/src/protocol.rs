@@ -13,6 +13,8 @@ pub const RESIZE: u8 = 3;
 pub const EXIT: u8 = 4;
 pub const CLOSE_STDIN: u8 = 5;
 pub const HELLO: u8 = 6;
+/// Client to monitor: the cleanup the exit frame asked for is done.
+pub const CLEANED: u8 = 7;
 
 /// The first frame a client sends: which streams it wants, and whether the
 /// monitor should hang up after the next exit.
@@ -23,6 +25,11 @@ pub struct Hello {
     pub stdout: bool,
     pub stderr: bool,
     pub wait: bool,
+    /// The client runs the container's cleanup itself when the container exits
+    /// for good (it has the engine in its own process), sparing a process: the
+    /// exit frame then carries `cleanup` and the monitor waits for `Cleaned`,
+    /// running the cleanup itself if the client goes away first.
+    pub cleanup: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +38,8 @@ pub struct ExitInfo {
     pub exit_code: i32,
     pub oom_killed: bool,
     pub error: Option<String>,
+    /// Set on the exit frame sent to the client that offered to run the cleanup.
+    pub cleanup: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +51,7 @@ pub enum Frame {
     Exit(ExitInfo),
     CloseStdin,
     Hello(Hello),
+    Cleaned,
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -62,6 +72,7 @@ impl Frame {
             Frame::Exit(e) => (EXIT, serde_json::to_vec(e).unwrap_or_default().into()),
             Frame::CloseStdin => (CLOSE_STDIN, (&[][..]).into()),
             Frame::Hello(h) => (HELLO, serde_json::to_vec(h).unwrap_or_default().into()),
+            Frame::Cleaned => (CLEANED, (&[][..]).into()),
         };
         encode_raw(kind, &payload)
     }
@@ -84,6 +95,7 @@ impl Frame {
                 serde_json::from_slice(payload).map_err(|e| invalid(format!("exit frame: {e}")))?,
             ),
             CLOSE_STDIN => Frame::CloseStdin,
+            CLEANED => Frame::Cleaned,
             HELLO => Frame::Hello(
                 serde_json::from_slice(payload)
                     .map_err(|e| invalid(format!("hello frame: {e}")))?,
@@ -174,6 +186,7 @@ mod tests {
                 exit_code: 137,
                 oom_killed: true,
                 error: Some("x".into()),
+                cleanup: true,
             }),
             Frame::CloseStdin,
             Frame::Hello(Hello {
@@ -181,7 +194,9 @@ mod tests {
                 stdout: true,
                 stderr: false,
                 wait: true,
+                cleanup: true,
             }),
+            Frame::Cleaned,
         ]
     }
 

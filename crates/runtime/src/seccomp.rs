@@ -272,7 +272,7 @@ pub fn prepare(cfg: &LinuxSeccomp, cache_dir: Option<&Path>) -> Result<Prepared,
     };
     let file = dir.join(format!("{key}.bpf"));
     if let Ok(bpf) = std::fs::read(&file) {
-        if !bpf.is_empty() && bpf.len() % 8 == 0 {
+        if !bpf.is_empty() && bpf.chunks_exact(8).remainder().is_empty() {
             return Ok(Prepared::Bpf(bpf));
         }
     }
@@ -293,7 +293,7 @@ fn export(ctx: &ScmpFilterContext) -> Option<Vec<u8>> {
     f.seek(std::io::SeekFrom::Start(0)).ok()?;
     let mut bpf = Vec::new();
     f.read_to_end(&mut bpf).ok()?;
-    (!bpf.is_empty() && bpf.len() % 8 == 0).then_some(bpf)
+    (!bpf.is_empty() && bpf.chunks_exact(8).remainder().is_empty()).then_some(bpf)
 }
 
 fn store(dir: &Path, file: &Path, bpf: &[u8]) -> std::io::Result<()> {
@@ -767,7 +767,7 @@ mod tests {
         let Prepared::Bpf(bpf) = first else {
             panic!("a plain profile compiles to BPF")
         };
-        assert_eq!(bpf.len() % 8, 0);
+        assert!(bpf.chunks_exact(8).remainder().is_empty());
         let files: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
         assert_eq!(files.len(), 1);
         // The second preparation reads the same program back.

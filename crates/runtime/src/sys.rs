@@ -735,10 +735,11 @@ pub fn move_mount_to(mnt: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<
 pub fn seccomp_set_filter(bpf: &[u8]) -> io::Result<()> {
     const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
     let insns = bpf.len() / std::mem::size_of::<libc::sock_filter>();
-    if bpf.len() % std::mem::size_of::<libc::sock_filter>() != 0
-        || insns == 0
-        || insns > u16::MAX as usize
-    {
+    let whole = bpf
+        .chunks_exact(std::mem::size_of::<libc::sock_filter>())
+        .remainder()
+        .is_empty();
+    if !whole || insns == 0 || insns > u16::MAX as usize {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "malformed BPF program",

@@ -88,7 +88,9 @@ pub struct Options {
 }
 
 /// Streams until the container exits, the user detaches, or the monitor goes away.
-pub fn stream(client: AttachClient, opts: Options) -> anyhow::Result<Outcome> {
+/// Returns the client too: after an exit frame asking for the cleanup, the caller
+/// reports it done on the same connection.
+pub fn stream(client: AttachClient, opts: Options) -> anyhow::Result<(Outcome, AttachClient)> {
     let detached = Arc::new(AtomicBool::new(false));
     let _raw = (opts.tty && opts.stdin && std::io::stdin().is_terminal()).then(RawMode::enter);
     if opts.tty {
@@ -172,13 +174,13 @@ pub fn stream(client: AttachClient, opts: Options) -> anyhow::Result<Outcome> {
                 let _ = e.write_all(&d);
                 let _ = e.flush();
             }
-            Ok(Some(Frame::Exit(info))) => return Ok(Outcome::Exited(info)),
+            Ok(Some(Frame::Exit(info))) => return Ok((Outcome::Exited(info), client)),
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => {
                 if detached.load(Ordering::SeqCst) {
-                    return Ok(Outcome::Detached);
+                    return Ok((Outcome::Detached, client));
                 }
-                return Ok(Outcome::Lost);
+                return Ok((Outcome::Lost, client));
             }
         }
     }

@@ -36,6 +36,7 @@ pub fn attach_to(
             stdout: true,
             stderr: true,
             wait: false,
+            cleanup: false,
         },
     )
     .with_context(|| format!("attaching to container {}", c.short_id()))?;

@@ -181,6 +181,9 @@ fn attached_start(
             stdout: true,
             stderr: true,
             wait: false,
+            // This process has the engine open: it records the exit and removes an
+            // `--rm` container itself, sparing the monitor a cleanup process.
+            cleanup: true,
         },
     )
     .with_context(|| format!("attaching to container {}", c.short_id()))
@@ -202,15 +205,24 @@ pub(super) fn finish(
     tty: bool,
     keys: Vec<u8>,
 ) -> anyhow::Result<i32> {
-    match attach::stream(
+    let (outcome, mut client) = attach::stream(
         client,
         attach::Options {
             stdin,
             tty,
             detach_keys: keys,
         },
-    )? {
-        Outcome::Exited(info) => Ok(info.exit_code),
+    )?;
+    match outcome {
+        Outcome::Exited(info) => {
+            if info.cleanup {
+                // If this fails the monitor runs its own cleanup once we hang up.
+                if engine.cleanup(id).is_ok() {
+                    let _ = client.cleaned();
+                }
+            }
+            Ok(info.exit_code)
+        }
         Outcome::Detached => {
             eprintln!("\nread escape sequence");
             Ok(0)

@@ -26,6 +26,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 const ATTACH_WAIT: Duration = Duration::from_secs(30);
 const DRAIN: Duration = Duration::from_secs(1);
+/// How long a client that offered to run the cleanup gets before the monitor runs
+/// it itself.
+const CLIENT_CLEANUP_WAIT: Duration = Duration::from_secs(60);
 const READ_BUF: usize = 16 * 1024;
 
 /// Entry point of the `berth-monitor` binary; returns its exit code.
@@ -156,6 +159,8 @@ struct Monitor {
     health_next: Option<Instant>,
     health_run: Option<HealthRun>,
     force_restart: bool,
+    /// A client reported the cleanup done (see `client_cleanup`).
+    cleaned: bool,
 }
 
 type InitError = (Option<File>, String);
@@ -212,6 +217,7 @@ impl Monitor {
             health_next: None,
             health_run: None,
             force_restart: false,
+            cleaned: false,
         })
     }
 
@@ -328,7 +334,7 @@ impl Monitor {
         if self.cfg.cleanup.is_empty() {
             self.runtime_wait(&["delete", "--force", &self.cfg.id.clone()]);
         }
-        if !self.cfg.cleanup.is_empty() {
+        if !self.cfg.cleanup.is_empty() && !self.client_cleanup() {
             let mut c = std::process::Command::new(&self.cfg.cleanup[0]);
             c.args(&self.cfg.cleanup[1..])
                 .stdin(Stdio::null())
@@ -354,11 +360,33 @@ impl Monitor {
         0
     }
 
+    /// Lets a client that offered it run the cleanup; true once it reports done.
+    fn client_cleanup(&mut self) -> bool {
+        let offered = |c: &Conn| !c.dead && c.hello.is_some_and(|h| h.cleanup);
+        let mut info = self.exit_info();
+        info.cleanup = true;
+        let Some(conn) = self.conns.iter_mut().find(|c| offered(c)) else {
+            return false;
+        };
+        conn.queue(&Frame::Exit(info).encode());
+        self.cleaned = false;
+        let deadline = Instant::now() + CLIENT_CLEANUP_WAIT;
+        while !self.cleaned && self.conns.iter().any(offered) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            self.service(Some(deadline - now));
+        }
+        self.cleaned
+    }
+
     fn exit_info(&self) -> ExitInfo {
         ExitInfo {
             exit_code: self.state.exit_code.unwrap_or(-1),
             oom_killed: self.state.oom_killed,
             error: self.state.error.clone(),
+            cleanup: false,
         }
     }
 
@@ -741,6 +769,7 @@ impl Monitor {
                     self.flush_stdin();
                 }
             }
+            Frame::Cleaned => self.cleaned = true,
             Frame::Resize { rows, cols } => {
                 self.winsize = Some((rows, cols));
                 if let Some(p) = &self.io.pty {
