@@ -447,6 +447,35 @@ test_cpu() {
 	fi
 }
 
+# The engine (berth run) on cgroup v2: limits reach the container's cgroup, an OOM
+# kill is reported as 137 with OOMKilled, the container has its own cgroup
+# namespace, and removal leaves no cgroup behind. Only when the binary is berth.
+test_engine() {
+	if [ ! -x /usr/local/bin/berth-monitor ]; then
+		result engine FAIL "berth-monitor is not in the guest"
+		return
+	fi
+	B="berth --root /tmp/store"
+	if ! $B import /vm/busybox.tar busybox:latest >/tmp/engine.out 2>&1; then
+		result engine FAIL "import failed"; show_output /tmp/engine.out; return
+	fi
+	timeout 60 $B run --name oom --memory 16m --memory-swap 16m busybox tail /dev/zero >>/tmp/engine.out 2>&1
+	rc=$?
+	oom=$($B inspect -f '{{.State.OOMKilled}}' oom 2>>/tmp/engine.out)
+	id=$(timeout 60 $B run -d --memory 32m --pids-limit 20 busybox sleep 60 2>>/tmp/engine.out)
+	max=$(readf "$CG/berth/$id/memory.max")
+	pids=$(readf "$CG/berth/$id/pids.max")
+	ns=$(timeout 30 $B exec "$id" cat /proc/self/cgroup 2>>/tmp/engine.out)
+	$B rm -f "$id" oom >>/tmp/engine.out 2>&1
+	left=$(find "$CG/berth" -mindepth 1 -type d 2>/dev/null | wc -l)
+	detail="oom-run exit=$rc OOMKilled=$oom memory.max=$max pids.max=$pids /proc/self/cgroup='$ns' cgroups-left=$left"
+	if [ "$rc" = 137 ] && [ "$oom" = true ] && [ "$max" = 33554432 ] && [ "$pids" = 20 ] && [ "$ns" = "0::/" ] && [ "$left" = 0 ]; then
+		result engine PASS "$detail"
+	else
+		result engine FAIL "$detail"; show_output /tmp/engine.out
+	fi
+}
+
 info "guest uptime before tests: $(cut -d' ' -f1 /proc/uptime)s"
 for t in $VM_TESTS; do
 	"test_$t"
@@ -467,6 +496,17 @@ build_initramfs() {
 	mknod -m 666 "$root/dev/null" c 1 3
 	install_busybox "$root"
 	copy_with_libs "$root" "$runtime" "/usr/local/bin/$name"
+	# berth's engine: the monitor and slim runtime beside it, and a busybox image.
+	local tests=("${TESTS[@]}") bin
+	if [[ $name == berth ]]; then
+		for bin in berth-monitor berth-runtime; do
+			[[ -x $(dirname "$runtime")/$bin ]] || die "$bin missing beside $runtime"
+			copy_with_libs "$root" "$(dirname "$runtime")/$bin" "/usr/local/bin/$bin"
+		done
+		"$REPO_ROOT/scripts/busybox-bundle.sh" "$WORK/bb" true >/dev/null
+		tar -C "$WORK/bb/rootfs" -cf "$root/vm/busybox.tar" .
+		tests+=(engine)
+	fi
 
 	# `rt` = the runtime invoked the way a user would, with a private state dir
 	local prefix
@@ -478,7 +518,7 @@ EOF
 	chmod 755 "$root/usr/local/bin/rt"
 	cat >"$root/vm/env" <<EOF
 RT_DESC='$name ${prefix}(--root /run/vmtest-state)'
-VM_TESTS='${TESTS[*]}'
+VM_TESTS='${tests[*]}'
 EOF
 
 	make_bundle "$root" memory '["tail", "/dev/zero"]' \
