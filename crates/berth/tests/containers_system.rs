@@ -148,22 +148,53 @@ fn system_boot_starts_what_the_restart_policies_ask_for() {
     let Some(e) = Engine::new("system_boot") else {
         return;
     };
-    e.run_d(&["--name", "always", "--restart", "always", "busybox", "sleep", "300"]);
-    e.run_d(&["--name", "unless", "--restart", "unless-stopped", "busybox", "sleep", "300"]);
-    e.run_d(&["--name", "stopped", "--restart", "unless-stopped", "busybox", "sleep", "300"]);
+    e.run_d(&[
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    e.run_d(&[
+        "--name",
+        "unless",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    e.run_d(&[
+        "--name",
+        "stopped",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
     e.run_d(&["--name", "plain", "busybox", "sleep", "300"]);
     e.ok(&["stop", "-t", "0", "stopped"]);
     // The "reboot": kill each monitor, then its container.
     for name in ["always", "unless", "plain"] {
         let id = e.inspect_f(name, "{{.Id}}");
         let pid = e.inspect_f(name, "{{.State.Pid}}");
-        let mon = std::fs::read_to_string(e.runroot.join("containers").join(&id).join("monitor.pid"))
-            .unwrap();
+        let mon =
+            std::fs::read_to_string(e.runroot.join("containers").join(&id).join("monitor.pid"))
+                .unwrap();
         for p in [mon.trim(), pid.trim()] {
-            let st = std::process::Command::new("kill").args(["-KILL", p]).status().unwrap();
+            let st = std::process::Command::new("kill")
+                .args(["-KILL", p])
+                .status()
+                .unwrap();
             assert!(st.success());
         }
-        assert!(host::wait_until(T30, || e.status(name) == "exited"), "{name}");
+        assert!(
+            host::wait_until(T30, || e.status(name) == "exited"),
+            "{name}"
+        );
     }
     let out = e.ok(&["system", "boot"]);
     assert!(out.contains("started always"), "{out}");
