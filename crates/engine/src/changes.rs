@@ -49,6 +49,8 @@ const STUBS: &[&str] = &[
     "dev/shm",
     "dev/mqueue",
     "dev/console",
+    "run",
+    "run/berth-init",
 ];
 
 /// The stubs present in `upper` that are empty and absent from every lower layer.

@@ -100,7 +100,8 @@ pub struct CreateArgs {
     /// Add a host device to the container (HOST[:CONTAINER][:PERMS]).
     #[arg(long)]
     pub device: Vec<String>,
-    /// Run an init inside the container that forwards signals and reaps processes.
+    /// Run an init inside the container that forwards signals and reaps processes
+    /// (the host's catatonit or tini; BERTH_INIT_PATH names another).
     #[arg(long)]
     pub init: bool,
     /// Restart policy: no, on-failure[:max-retries], always, unless-stopped.
@@ -331,9 +332,6 @@ impl CreateArgs {
                 "network {:?} is not available yet: berth supports --network none and --network host",
                 self.network
             );
-        }
-        if self.init {
-            bail!("--init is not supported yet: berth has no init binary to inject; run your own init as the entrypoint");
         }
         if let Some(o) = self.oom_score_adj {
             if !(-1000..=1000).contains(&o) {

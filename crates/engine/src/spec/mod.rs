@@ -3,6 +3,7 @@
 //! user did not say (capabilities, seccomp, masked paths, devices, mounts).
 
 pub mod devices;
+pub mod init;
 pub mod mounts;
 mod resources;
 
@@ -153,7 +154,7 @@ pub fn build(input: SpecInput<'_>) -> Result<Value> {
     let s = input.settings;
     let h = &s.host_config;
     let user = users::resolve(input.rootfs, &s.config.user, &h.group_add)?;
-    let args = argv(s);
+    let mut args = argv(s);
     if args.is_empty() {
         return Err(EngineError::invalid(
             format!("container {}", &input.id[..12]),
@@ -245,6 +246,13 @@ pub fn build(input: SpecInput<'_>) -> Result<Value> {
         readonly_rootfs: h.readonly_rootfs,
         user: &input.user_mounts,
     });
+    let mut mounts = mounts;
+    if h.init == Some(true) {
+        let (m, wrapped) = init::wrap(&init::find()?, args);
+        mounts.push(m);
+        args = wrapped;
+        process["args"] = json!(args);
+    }
     let mut spec = json!({
         "ociVersion": berth_runtime::OCI_VERSION,
         "process": process,
