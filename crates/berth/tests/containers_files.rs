@@ -258,3 +258,43 @@ fn init_update_stats_port() {
     let err = text(&e.berth(&["port", "upd", "80"]).stderr);
     assert!(err.contains("no public port '80/tcp'"), "{err}");
 }
+
+/// cp sees volumes and bind mounts where the container sees them.
+#[test]
+fn cp_reaches_into_volumes_and_binds() {
+    let Some(e) = Engine::new("cp_volumes") else {
+        return;
+    };
+    let bind = e.path("bind");
+    fs::create_dir(&bind).unwrap();
+    fs::write(bind.join("b"), "bound\n").unwrap();
+    let spec = format!("{}:/bound", bind.display());
+    e.run_d(&[
+        "--name",
+        "vols",
+        "-v",
+        "cpvol:/vdata",
+        "-v",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        "echo vol > /vdata/f && sleep 300",
+    ]);
+    assert!(common::host::wait_until(common::engine::T30, || e
+        .berth(&["exec", "vols", "test", "-f", "/vdata/f"])
+        .status
+        .success()));
+    let out = e.path("f");
+    e.ok(&["cp", "vols:/vdata/f", out.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(&out).unwrap(), "vol\n");
+    e.ok(&["cp", "vols:/bound/b", e.path("b").to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(e.path("b")).unwrap(), "bound\n");
+    let src = e.path("in");
+    fs::write(&src, "into the volume\n").unwrap();
+    e.ok(&["cp", src.to_str().unwrap(), "vols:/vdata/"]);
+    assert_eq!(
+        e.ok(&["exec", "vols", "cat", "/vdata/in"]),
+        "into the volume\n"
+    );
+}

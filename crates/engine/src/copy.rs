@@ -28,8 +28,8 @@ fn base_name(p: &Path) -> Result<std::ffi::OsString> {
         .ok_or_else(|| EngineError::invalid(format!("path {}", p.display()), "it has no file name"))
 }
 
-/// Resolves `path` inside the container root to a real host path that stays inside
-/// the root (the fd's magic link target, after in-root symlink resolution).
+/// Resolves `path` inside `root` to a real host path that stays inside it (the fd's
+/// magic link target, after in-root symlink resolution).
 fn resolve_in(root: &Root, path: &str) -> Result<PathBuf> {
     let fd = root
         .resolve(Path::new(path))
@@ -37,13 +37,77 @@ fn resolve_in(root: &Root, path: &str) -> Result<PathBuf> {
     berth_safepath::fd_real_path(fd.as_fd()).map_err(|e| root_err(path, e))
 }
 
+/// The container's files as `cp` sees them: its root filesystem, with its volumes
+/// and bind mounts over it (a path under a mount's destination resolves inside
+/// that mount's source instead, as in the running container).
+struct ContainerFs {
+    root: Root,
+    mounts: Vec<(PathBuf, PathBuf)>,
+}
+
+/// `path` with `.` and `..` folded lexically (never above `/`).
+fn normalize(path: &str) -> PathBuf {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    PathBuf::from(format!("/{}", parts.join("/")))
+}
+
+impl ContainerFs {
+    fn open(engine: &Engine, c: &crate::records::Container, rootfs: &Path) -> Result<ContainerFs> {
+        let root = Root::open(rootfs).map_err(|e| root_err("/", e))?;
+        let vdir = engine.layout().volumes_dir();
+        let mut mounts: Vec<(PathBuf, PathBuf)> = c
+            .settings
+            .volume_mounts
+            .iter()
+            .map(|v| {
+                (
+                    normalize(&v.destination),
+                    crate::volumes::data_dir(&vdir, &v.name),
+                )
+            })
+            .collect();
+        mounts.extend(
+            c.settings
+                .host_config
+                .mounts
+                .iter()
+                .filter(|m| m.kind == crate::model::MountType::Bind)
+                .map(|m| (normalize(&m.target), PathBuf::from(&m.source))),
+        );
+        // Longest destination first, so a mount inside a mount wins.
+        mounts.sort_by_key(|(d, _)| std::cmp::Reverse(d.as_os_str().len()));
+        Ok(ContainerFs { root, mounts })
+    }
+
+    fn resolve(&self, path: &str) -> Result<PathBuf> {
+        let p = normalize(path);
+        for (dest, src) in &self.mounts {
+            if let Ok(rest) = p.strip_prefix(dest) {
+                let r = Root::open(src).map_err(|e| root_err(path, e))?;
+                let rest = rest.to_string_lossy();
+                return resolve_in(&r, if rest.is_empty() { "/" } else { &rest });
+            }
+        }
+        resolve_in(&self.root, path)
+    }
+}
+
 impl Engine {
     /// Container → host. `dest` "-" writes a tar stream to `out`.
     pub fn copy_from(&self, key: &str, src: &str, dest: &str, out: impl Write) -> Result<()> {
         let c = self.find(key)?;
         let access = self.access_rootfs(&c, true)?;
-        let root = Root::open(&access.rootfs).map_err(|e| root_err("/", e))?;
-        let real = resolve_in(&root, src)?;
+        let cfs = ContainerFs::open(self, &c, &access.rootfs)?;
+        let real = cfs.resolve(src)?;
         let md = fs::symlink_metadata(&real).ctx(|| format!("stat {src} in the container"))?;
         if dest == "-" {
             let mut b = tar::Builder::new(out);
@@ -113,9 +177,9 @@ impl Engine {
     ) -> Result<()> {
         let c = self.find(key)?;
         let access = self.access_rootfs(&c, true)?;
-        let root = Root::open(&access.rootfs).map_err(|e| root_err("/", e))?;
+        let cfs = ContainerFs::open(self, &c, &access.rootfs)?;
         if src == "-" {
-            let dir = resolve_in(&root, dest)?;
+            let dir = cfs.resolve(dest)?;
             if !dir.is_dir() {
                 return Err(EngineError::invalid(
                     format!("destination {dest}"),
@@ -140,7 +204,7 @@ impl Engine {
         } else {
             Owner::Set(0, 0)
         };
-        let existing = resolve_in(&root, dest).ok();
+        let existing = cfs.resolve(dest).ok();
         let target = match existing {
             Some(d) if d.is_dir() => {
                 if md.is_dir() && wants_contents(src) {
@@ -168,7 +232,7 @@ impl Engine {
                 let parent = dp
                     .parent()
                     .map_or("/".into(), |p| p.to_string_lossy().into_owned());
-                let parent = resolve_in(&root, if parent.is_empty() { "/" } else { &parent })?;
+                let parent = cfs.resolve(if parent.is_empty() { "/" } else { &parent })?;
                 parent.join(base_name(dp)?)
             }
         };
@@ -186,5 +250,18 @@ impl Engine {
         b.finish()
             .ctx(|| format!("exporting container {}", c.short_id()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_fold_lexically_inside_the_root() {
+        assert_eq!(normalize("/a/./b/../c"), PathBuf::from("/a/c"));
+        assert_eq!(normalize("../../etc"), PathBuf::from("/etc"));
+        assert_eq!(normalize("data"), PathBuf::from("/data"));
+        assert_eq!(normalize("/"), PathBuf::from("/"));
     }
 }
