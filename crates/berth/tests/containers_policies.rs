@@ -227,3 +227,42 @@ fn no_healthcheck_means_no_health() {
         125,
     );
 }
+
+/// `--health-on-failure kill` (Podman's option): the monitor kills the container
+/// once the check turns unhealthy; `restart` brings it back.
+#[test]
+fn health_on_failure_kills_or_restarts() {
+    let Some(e) = Engine::new("health_on_failure") else {
+        return;
+    };
+    for (name, action) in [("hk", "kill"), ("hr", "restart")] {
+        e.run_d(&[
+            "--name",
+            name,
+            "--health-cmd",
+            "false",
+            "--health-retries",
+            "1",
+            "--health-interval",
+            "1s",
+            "--health-on-failure",
+            action,
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+    }
+    e.wait_for("hk", "{{.State.Status}}", "exited");
+    assert_eq!(e.inspect_f("hk", "{{.State.ExitCode}}"), "137");
+    assert!(host::wait_until(T30, || {
+        e.inspect_f("hr", "{{.RestartCount}}")
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 1
+    }));
+    let err = e.fails(
+        &["run", "--health-on-failure", "sometimes", "busybox", "true"],
+        125,
+    );
+    assert!(err.contains("health-on-failure"), "{err}");
+}

@@ -333,6 +333,11 @@ impl CreateArgs {
                 self.network
             );
         }
+        if let Some(a) = &self.health_on_failure {
+            if !matches!(a.as_str(), "none" | "kill" | "restart") {
+                bail!("invalid --health-on-failure {a:?}: use none, kill or restart");
+            }
+        }
         if let Some(o) = self.oom_score_adj {
             if !(-1000..=1000).contains(&o) {
                 bail!("invalid --oom-score-adj {o}: the range is -1000 to 1000");
