@@ -20,7 +20,9 @@ pub enum NetError {
     #[error("address {ip} is already in use in network {network}")]
     AddressInUse { ip: String, network: String },
 
-    #[error("network {name} has active endpoints ({count} container(s)); stop or remove them first")]
+    #[error(
+        "network {name} has active endpoints ({count} container(s)); stop or remove them first"
+    )]
     InUse { name: String, count: usize },
 
     #[error("{what}: {source}")]

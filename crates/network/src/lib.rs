@@ -67,6 +67,8 @@ pub fn ensure_bridge(net: &Network) -> Result<Vec<String>> {
     let gw = net.gateway()?;
     let nl = nl()?;
     let what = |w: &str| format!("{w} bridge {} of network {}", net.bridge, net.name);
+    // The bridge's MTU follows its ports (the kernel re-derives it as they come and
+    // go); each veth gets the network's, so a container's path has it.
     ok_if(nl.add_bridge(&net.bridge, net.mtu()), libc::EEXIST)
         .map_err(|e| NetError::io(what("creating"), e))?;
     let idx = netlink::index(&net.bridge).map_err(|e| NetError::io(what("finding"), e))?;

@@ -146,9 +146,8 @@ impl Netlink {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: fd is a fresh descriptor nothing else owns.
-        Ok(Netlink {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Netlink { fd })
     }
 
     /// Sends one request and waits for its acknowledgement.
@@ -215,11 +214,7 @@ impl Netlink {
 
     /// Creates a bridge; `EEXIST` when it is there already.
     pub fn add_bridge(&self, name: &str, mtu: u32) -> io::Result<()> {
-        let mut m = Msg::new(
-            RTM_NEWLINK,
-            NLM_F_CREATE | NLM_F_EXCL,
-            &ifinfo(0, 0, 0),
-        );
+        let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifinfo(0, 0, 0));
         m.str_attr(IFLA_IFNAME, name).u32_attr(IFLA_MTU, mtu);
         m.begin(IFLA_LINKINFO)
             .str_attr(IFLA_INFO_KIND, "bridge")
@@ -238,11 +233,7 @@ impl Netlink {
         peer_mac: [u8; 6],
         mtu: u32,
     ) -> io::Result<()> {
-        let mut m = Msg::new(
-            RTM_NEWLINK,
-            NLM_F_CREATE | NLM_F_EXCL,
-            &ifinfo(0, 0, 0),
-        );
+        let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifinfo(0, 0, 0));
         m.str_attr(IFLA_IFNAME, host_name).u32_attr(IFLA_MTU, mtu);
         m.begin(IFLA_LINKINFO).str_attr(IFLA_INFO_KIND, "veth");
         m.begin(IFLA_INFO_DATA).begin(VETH_INFO_PEER);

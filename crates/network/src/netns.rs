@@ -96,10 +96,9 @@ pub fn remove(file: &Path) -> Result<()> {
         }
     }
     match std::fs::remove_file(file) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(NetError::io(
-            format!("removing {}", file.display()),
-            e,
-        )),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(NetError::io(format!("removing {}", file.display()), e))
+        }
         _ => Ok(()),
     }
 }

@@ -67,7 +67,8 @@ pub struct NewNetwork {
     pub options: BTreeMap<String, String>,
 }
 
-const COLUMNS: &str = "id, name, driver, subnet, gateway, bridge, internal, labels, options, created";
+const COLUMNS: &str =
+    "id, name, driver, subnet, gateway, bridge, internal, labels, options, created";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Network> {
     let map = |s: String| serde_json::from_str(&s).unwrap_or_default();
@@ -129,10 +130,8 @@ pub fn host_routes() -> Vec<Subnet> {
         if f.len() < 8 {
             continue;
         }
-        let (Ok(dst), Ok(mask)) = (
-            u32::from_str_radix(f[1], 16),
-            u32::from_str_radix(f[7], 16),
-        ) else {
+        let (Ok(dst), Ok(mask)) = (u32::from_str_radix(f[1], 16), u32::from_str_radix(f[7], 16))
+        else {
             continue;
         };
         // The kernel prints the network-order address as a native integer.
@@ -295,9 +294,7 @@ pub fn create(db: &Db, req: NewNetwork, routes: &[Subnet]) -> Result<Network> {
         );
         match inserted {
             Ok(_) => Ok(Ok(())),
-            Err(e) if is_unique_violation(&e) => {
-                Ok(Err(NetError::NameInUse(req.name.clone())))
-            }
+            Err(e) if is_unique_violation(&e) => Ok(Err(NetError::NameInUse(req.name.clone()))),
             Err(e) => Err(e.into()),
         }
     });
@@ -392,7 +389,10 @@ mod tests {
             subnet: Some("10.199.10.0/24".into()),
             ..Default::default()
         };
-        assert!(matches!(create(&db, again, &[]), Err(NetError::NameInUse(_))));
+        assert!(matches!(
+            create(&db, again, &[]),
+            Err(NetError::NameInUse(_))
+        ));
         let overlap = NewNetwork {
             name: "b".into(),
             subnet: Some("10.199.0.0/16".into()),
@@ -412,7 +412,10 @@ mod tests {
             ..Default::default()
         };
         let def = create(&db, def, &routes).unwrap();
-        assert_eq!((def.subnet.as_str(), def.bridge.as_str()), ("172.31.0.0/16", "berth0"));
+        assert_eq!(
+            (def.subnet.as_str(), def.bridge.as_str()),
+            ("172.31.0.0/16", "berth0")
+        );
         assert_eq!(def.gateway, "172.31.0.1");
         assert!(create(
             &db,
