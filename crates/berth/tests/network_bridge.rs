@@ -465,3 +465,51 @@ fn mtu_option_ip_conflicts_and_prune() {
     );
     assert!(!link_exists(&nets.bridge(&spare)));
 }
+
+#[test]
+fn monitor_restarts_keep_the_namespace_and_the_final_exit_releases_it() {
+    let Some(e) = Engine::new("net_restart") else {
+        return;
+    };
+    let nets = Nets::new(&e);
+    let (net, p) = nets.create(&[]);
+    // Each run prints its address; the monitor restarts it twice without the engine.
+    let id = e.run_d(&[
+        "--name",
+        "r",
+        "--network",
+        &net,
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; exit 1",
+    ]);
+    let done = common::host::wait_until(common::engine::T30, || {
+        e.status("r") == "exited" && e.inspect_f("r", "{{.RestartCount}}") == "2"
+    });
+    assert!(
+        done,
+        "status {} restarts {}",
+        e.status("r"),
+        e.inspect_f("r", "{{.RestartCount}}")
+    );
+    let logs = e.ok(&["logs", "r"]);
+    let want = format!("inet {p}.2/24");
+    assert_eq!(
+        logs.matches(&want).count(),
+        3,
+        "every run had eth0 with its address: {logs}"
+    );
+    // Exited for good: the monitor's cleanup disconnected it.
+    assert!(
+        common::host::wait_until(common::engine::T30, || {
+            !link_exists(&veth(&id)) && !netns_file(&e, &id).exists()
+        }),
+        "veth or netns file left after the final exit"
+    );
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["network", "inspect", &net])).unwrap();
+    assert!(v[0]["Containers"].as_object().unwrap().is_empty(), "{v}");
+    assert_eq!(e.inspect_f("r", "{{.NetworkSettings.IPAddress}}"), "");
+}
