@@ -6,6 +6,7 @@ mod errors;
 mod format;
 mod human;
 mod image_cli;
+mod network_cli;
 mod registry_cli;
 mod registry_client_cli;
 mod runtime_cli;
@@ -97,6 +98,9 @@ enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(container_cli::volume::VolumeCmd),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network_cli::NetworkCmd),
     /// Manage images.
     #[command(subcommand)]
     Image(image_cli::ImageCmd),
@@ -198,6 +202,7 @@ fn main() -> ExitCode {
         Command::Port(a) => container_cli::update::port(a, &root, &rr),
         Command::Container(c) => container_cli::run(c, &root, &rr),
         Command::Volume(c) => container_cli::volume::run(c, &root, &rr),
+        Command::Network(c) => network_cli::run(c, &root, &rr),
         Command::Runtime { args } => return runtime_cli::main("berth runtime", args),
         Command::Image(c) => image_cli::run(c, &root),
         Command::Images(a) => image_cli::list::images(a, &root),

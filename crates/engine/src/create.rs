@@ -144,6 +144,31 @@ impl Engine {
         if host_config.network_mode.is_empty() {
             host_config.network_mode = "none".into();
         }
+        if berth_network::is_bridge_mode(&host_config.network_mode) {
+            // Docker fails at create on an unknown network; `bridge` is made on first
+            // use. Stored by name, so `network inspect` and `network rm` find users.
+            let net = berth_network::resolve(self.db(), &host_config.network_mode)?;
+            if !host_config.ipv4_address.is_empty() {
+                let ip: std::net::Ipv4Addr = host_config.ipv4_address.parse().map_err(|_| {
+                    EngineError::invalid(
+                        format!("--ip {}", host_config.ipv4_address),
+                        "not an IPv4 address",
+                    )
+                })?;
+                if !net.subnet()?.is_host(ip) {
+                    return Err(EngineError::invalid(
+                        format!("--ip {ip}"),
+                        format!("not in network {}'s subnet {}", net.name, net.subnet),
+                    ));
+                }
+            }
+            host_config.network_mode = net.name;
+        } else if !host_config.ipv4_address.is_empty() {
+            return Err(EngineError::invalid(
+                "--ip",
+                "it needs --network NAME of a bridge network",
+            ));
+        }
         if host_config.log_config.kind.is_empty() {
             host_config.log_config.kind = "json-file".into();
         }

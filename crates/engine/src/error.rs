@@ -43,6 +43,9 @@ pub enum EngineError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
 
+    #[error("{0}")]
+    Network(#[from] berth_network::NetError),
+
     #[error("{what}: {why}")]
     Json { what: String, why: String },
 

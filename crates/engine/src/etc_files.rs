@@ -2,6 +2,7 @@
 //! its directory and bind-mounted, as Docker does.
 
 use std::fs;
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use crate::error::{IoContext, Result};
@@ -12,7 +13,9 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
     fs::write(&p, text).ctx(|| format!("writing {}", p.display()))
 }
 
-pub fn hosts(s: &Settings) -> String {
+/// `ip`: the container's address on its bridge network, which its hostname resolves
+/// to as in Docker (127.0.1.1 without one).
+pub fn hosts(s: &Settings, ip: Option<Ipv4Addr>) -> String {
     let mut t = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -24,13 +27,11 @@ pub fn hosts(s: &Settings) -> String {
     }
     if s.host_config.network_mode != "host" {
         let host = &s.config.hostname;
+        let addr = ip.map_or_else(|| "127.0.1.1".to_string(), |ip| ip.to_string());
         if s.config.domainname.is_empty() {
-            t.push_str(&format!("127.0.1.1\t{host}\n"));
+            t.push_str(&format!("{addr}\t{host}\n"));
         } else {
-            t.push_str(&format!(
-                "127.0.1.1\t{host}.{} {host}\n",
-                s.config.domainname
-            ));
+            t.push_str(&format!("{addr}\t{host}.{} {host}\n", s.config.domainname));
         }
     }
     t
@@ -81,9 +82,9 @@ pub fn resolv_conf(s: &Settings, host: &str) -> String {
     t
 }
 
-pub fn write_all(dir: &Path, s: &Settings) -> Result<()> {
+pub fn write_all(dir: &Path, s: &Settings, ip: Option<Ipv4Addr>) -> Result<()> {
     write(dir, "hostname", &format!("{}\n", s.config.hostname))?;
-    write(dir, "hosts", &hosts(s))?;
+    write(dir, "hosts", &hosts(s, ip))?;
     let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     write(dir, "resolv.conf", &resolv_conf(s, &host))
 }
@@ -112,8 +113,11 @@ mod tests {
         let mut s = Settings::default();
         s.config.hostname = "web".into();
         s.host_config.extra_hosts = vec!["db:10.1.2.3".into()];
-        let h = hosts(&s);
+        let h = hosts(&s, None);
         assert!(h.contains("10.1.2.3\tdb\n"));
         assert!(h.contains("127.0.1.1\tweb\n"));
+        let h = hosts(&s, Some(Ipv4Addr::new(10, 199, 1, 2)));
+        assert!(h.contains("10.199.1.2\tweb\n"));
+        assert!(!h.contains("127.0.1.1"));
     }
 }

@@ -63,6 +63,9 @@ impl Engine {
     /// Deletes what a stopped container owns: its rootfs snapshot, its files, its row
     /// and, with `remove_volumes`, the anonymous volumes no other container uses.
     fn purge(&self, c: &crate::records::Container, remove_volumes: bool) -> Result<()> {
+        if berth_network::is_bridge_mode(&c.settings.host_config.network_mode) {
+            berth_network::detach(self.db(), &self.layout().run_root, &c.id)?;
+        }
         self.images().remove_snapshot(&c.id)?;
         let _ = fs::remove_dir_all(self.layout().container_dir(&c.id));
         let _ = fs::remove_dir_all(self.layout().run_dir(&c.id));
@@ -114,6 +117,9 @@ impl Engine {
         state.pid = 0;
         state.manually_stopped = run_dir.join("stopped").exists();
         records::update_state(self.db(), &c.id, &state)?;
+        // The container has exited for good: its address and veth go now, as Docker
+        // releases a stopped container's endpoint.
+        self.disconnect(&c);
         if c.settings.host_config.auto_remove {
             // Docker's --rm takes the anonymous volumes along.
             return self.purge(&c, true);

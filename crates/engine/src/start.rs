@@ -244,15 +244,28 @@ impl Engine {
         let user_mounts = self.user_mounts(&c, &snap.rootfs)?;
         let dir = self.layout().container_dir(&c.id);
         fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
-        etc_files::write_all(&dir, &c.settings)?;
-        let spec = spec::build(SpecInput {
-            id: &c.id,
-            settings: &c.settings,
-            rootfs: &snap.rootfs,
-            etc_dir: &dir,
-            user_mounts,
-            cgroup_v2: cgroup_v2(),
-        })?;
+        let endpoint = self.connect(&c)?;
+        // From here until the monitor owns the container (its cleanup disconnects),
+        // a failure must undo the connection.
+        let prepared = (|| {
+            etc_files::write_all(&dir, &c.settings, endpoint.as_ref().map(|e| e.ip))?;
+            spec::build(SpecInput {
+                id: &c.id,
+                settings: &c.settings,
+                rootfs: &snap.rootfs,
+                etc_dir: &dir,
+                user_mounts,
+                cgroup_v2: cgroup_v2(),
+                netns: endpoint.as_ref().map(|e| e.netns.as_path()),
+            })
+        })();
+        let spec = match prepared {
+            Ok(s) => s,
+            Err(e) => {
+                self.disconnect(&c);
+                return Err(e);
+            }
+        };
         let run_dir = self.layout().run_dir(&c.id);
         let _ = fs::remove_dir_all(&run_dir);
         fs::create_dir_all(&run_dir).ctx(|| format!("creating {}", run_dir.display()))?;
@@ -285,6 +298,7 @@ impl Engine {
             Ok(l) => l,
             Err(e) => {
                 let msg = format!("starting the monitor {}: {e}", self.monitor_exe().display());
+                self.disconnect(&c);
                 self.record_failure(&c, &msg, 125);
                 return Err(EngineError::StartFailed {
                     message: msg,
@@ -333,6 +347,42 @@ impl Engine {
                     message: msg,
                     code: 125,
                 })
+            }
+        }
+    }
+
+    /// Connects a bridge-networked container before its start (see
+    /// [`berth_network::attach`]); `None` for `none` and `host`.
+    fn connect(&self, c: &Container) -> Result<Option<berth_network::Endpoint>> {
+        let h = &c.settings.host_config;
+        if !berth_network::is_bridge_mode(&h.network_mode) {
+            return Ok(None);
+        }
+        let ip =
+            match h.ipv4_address.as_str() {
+                "" => None,
+                s => Some(s.parse().map_err(|_| {
+                    EngineError::invalid(format!("--ip {s}"), "not an IPv4 address")
+                })?),
+            };
+        let (ep, notices) = berth_network::attach(
+            self.db(),
+            &self.layout().run_root,
+            &c.id,
+            &h.network_mode,
+            ip,
+        )?;
+        for n in notices {
+            eprintln!("berth: {n}");
+        }
+        Ok(Some(ep))
+    }
+
+    /// Undoes [`Engine::connect`]: the veth pair, the namespace file, the address.
+    pub(crate) fn disconnect(&self, c: &Container) {
+        if berth_network::is_bridge_mode(&c.settings.host_config.network_mode) {
+            if let Err(e) = berth_network::detach(self.db(), &self.layout().run_root, &c.id) {
+                eprintln!("berth: disconnecting container {}: {e}", c.short_id());
             }
         }
     }

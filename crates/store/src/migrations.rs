@@ -12,7 +12,36 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Append-only: never edit a released entry, add a new version instead.
-pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3)];
+pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+
+/// v4: bridge networks and their address allocations. An allocation names its
+/// container without a foreign key, like a container names its image: the engine
+/// releases it when the container stops, and `UNIQUE(network_id, ip)` is what keeps
+/// two concurrent allocations apart. A network cannot be deleted while it has
+/// allocations (no cascade: that would hide a live veth's address).
+const V4: &str = "
+CREATE TABLE networks (
+    id       TEXT PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE,
+    driver   TEXT NOT NULL,
+    subnet   TEXT NOT NULL,
+    gateway  TEXT NOT NULL,
+    bridge   TEXT NOT NULL UNIQUE,
+    internal INTEGER NOT NULL DEFAULT 0,
+    labels   TEXT NOT NULL,
+    options  TEXT NOT NULL,
+    created  TEXT NOT NULL
+);
+CREATE TABLE network_allocations (
+    network_id   TEXT NOT NULL REFERENCES networks(id),
+    container_id TEXT NOT NULL,
+    ip           TEXT NOT NULL,
+    mac          TEXT NOT NULL,
+    PRIMARY KEY (network_id, container_id),
+    UNIQUE (network_id, ip)
+);
+CREATE INDEX network_allocations_container ON network_allocations(container_id);
+";
 
 /// v3: containers and volumes. A container's image is not a foreign key: removing an
 /// image a container uses is refused by the image commands (Docker's rule), and `-f`

@@ -164,9 +164,13 @@ pub struct CreateArgs {
     /// Write the container ID to the file.
     #[arg(long)]
     pub cidfile: Option<PathBuf>,
-    /// Connect a container to a network: none or host (bridge networks come later).
+    /// Connect a container to a network: none (the default), host, bridge or the name
+    /// of a network from `berth network create`.
     #[arg(long, alias = "net", default_value = "none")]
     pub network: String,
+    /// IPv4 address on the container's bridge network (e.g., 172.30.0.10).
+    #[arg(long)]
+    pub ip: Option<String>,
     /// Expose a port or a range of ports.
     #[arg(long)]
     pub expose: Vec<String>,
@@ -327,9 +331,9 @@ impl CreateArgs {
                 None => 0,
             })
         };
-        if !matches!(self.network.as_str(), "none" | "host") {
+        if self.network.starts_with("container:") {
             bail!(
-                "network {:?} is not available yet: berth supports --network none and --network host",
+                "--network {} is not available yet: berth supports none, host, bridge and named bridge networks",
                 self.network
             );
         }
@@ -377,6 +381,7 @@ impl CreateArgs {
         let host_config = HostConfig {
             binds,
             network_mode: self.network.clone(),
+            ipv4_address: self.ip.clone().unwrap_or_default(),
             restart_policy: match &self.restart {
                 Some(r) => parse::parse_restart(r)?,
                 None => Default::default(),

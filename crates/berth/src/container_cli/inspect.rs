@@ -121,7 +121,7 @@ pub fn container_json(engine: &Engine, c: &Container, size: bool) -> Value {
             "UpperDir": snap.join("upper"), "WorkDir": snap.join("work"), "MergedDir": snap.join("merged")}},
         "Mounts": mounts,
         "Config": c.settings.config,
-        "NetworkSettings": {"Networks": {c.settings.host_config.network_mode.clone(): {}}, "Ports": {}},
+        "NetworkSettings": network_settings(engine, c),
     });
     if size {
         let rw = berth_engine::volumes::dir_size(&snap.join("upper"));
@@ -271,4 +271,39 @@ pub fn top(a: TopArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> any
     }
     print!("{}", crate::format::align(&rows));
     Ok(0)
+}
+
+/// Docker's `NetworkSettings`: the address, gateway and MAC of a container connected
+/// to a bridge network (empty while it is stopped: the address is released then).
+fn network_settings(engine: &Engine, c: &Container) -> Value {
+    let mode = c.settings.host_config.network_mode.clone();
+    let ep = berth_network::endpoint_of(engine.db(), &c.id)
+        .ok()
+        .flatten();
+    let (ip, prefix, gw, mac, net_id) = match &ep {
+        Some((n, a)) => (
+            a.ip.to_string(),
+            n.subnet().map(|s| s.prefix).unwrap_or(0),
+            n.gateway.clone(),
+            a.mac.clone(),
+            n.id.clone(),
+        ),
+        None => Default::default(),
+    };
+    let sandbox = if ep.is_some() {
+        berth_network::netns::path(&engine.layout().run_root, &c.id)
+            .to_string_lossy()
+            .into_owned()
+    } else {
+        String::new()
+    };
+    json!({
+        "SandboxKey": sandbox,
+        "Ports": {},
+        "IPAddress": ip, "IPPrefixLen": prefix, "Gateway": gw, "MacAddress": mac,
+        "Networks": {mode: {
+            "NetworkID": net_id, "EndpointID": if ep.is_some() { c.id.clone() } else { String::new() },
+            "IPAddress": ip, "IPPrefixLen": prefix, "Gateway": gw, "MacAddress": mac,
+        }},
+    })
 }

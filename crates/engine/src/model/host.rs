@@ -41,6 +41,10 @@ pub struct HostConfig {
     /// (`none`, `kill`, `restart`), as Podman's `--health-on-failure`.
     #[serde(default)]
     pub health_on_failure: String,
+    /// `--ip`: the container's address on its bridge network (Docker keeps it in
+    /// `NetworkingConfig`'s IPAMConfig; berth has one network per container for now).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipv4_address: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -31,6 +31,9 @@ pub struct SpecInput<'a> {
     pub etc_dir: &'a Path,
     pub user_mounts: Vec<UserMount>,
     pub cgroup_v2: bool,
+    /// The engine-made network namespace of a bridge-networked container, joined by
+    /// path instead of a new empty one.
+    pub netns: Option<&'a Path>,
 }
 
 /// The process's argv: Docker's Entrypoint + Cmd.
@@ -196,8 +199,10 @@ pub fn build(input: SpecInput<'_>) -> Result<Value> {
         json!({"type": "uts"}),
         json!({"type": "mount"}),
     ];
-    if !host_network {
-        namespaces.push(json!({"type": "network"}));
+    match input.netns {
+        Some(p) => namespaces.push(json!({"type": "network", "path": p})),
+        None if !host_network => namespaces.push(json!({"type": "network"})),
+        None => {}
     }
     // Docker's default on cgroup v2 hosts is a private cgroup namespace; on v1 the
     // host's.

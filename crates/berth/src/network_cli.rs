@@ -1,0 +1,281 @@
+//! `network create|ls|inspect|rm|prune`: bridge networks (see the berth-network crate).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+use berth_engine::Engine;
+use berth_network::{ipam, records, NewNetwork};
+use serde_json::{json, Value};
+
+use crate::container_cli::open_engine;
+use crate::format::{align, print_list, render, ListFormat};
+
+#[derive(clap::Subcommand)]
+pub enum NetworkCmd {
+    /// Create a network.
+    Create(CreateArgs),
+    /// List networks.
+    #[command(visible_alias = "list")]
+    Ls(LsArgs),
+    /// Display detailed information on one or more networks.
+    Inspect(InspectArgs),
+    /// Remove one or more networks.
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Remove all unused networks.
+    Prune(PruneArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    /// Network name.
+    name: String,
+    /// Driver to manage the network (only bridge).
+    #[arg(short, long, default_value = "bridge")]
+    driver: String,
+    /// Subnet in CIDR format (picked from 172.18-29.0.0/16 when omitted).
+    #[arg(long)]
+    subnet: Option<String>,
+    /// IPv4 gateway for the subnet (its first address when omitted).
+    #[arg(long)]
+    gateway: Option<String>,
+    /// Restrict external access to the network.
+    #[arg(long)]
+    internal: bool,
+    /// Set metadata on a network.
+    #[arg(long)]
+    label: Vec<String>,
+    /// Driver options (com.docker.network.driver.mtu=N).
+    #[arg(short, long)]
+    opt: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct LsArgs {
+    /// Only display network IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Do not truncate the output.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Filter: name=NAME, id=ID, driver=DRIVER, label=KEY[=VALUE].
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Format output: table, json, or a Go template.
+    #[arg(long)]
+    format: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    #[arg(required = true)]
+    names: Vec<String>,
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RmArgs {
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    force: bool,
+}
+
+fn kv(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        match i.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                m.insert(k.to_string(), v.to_string());
+            }
+            _ if what == "label" && !i.is_empty() => {
+                m.insert(i.clone(), String::new());
+            }
+            _ => anyhow::bail!("invalid {what} {i:?}: expected KEY=VALUE"),
+        }
+    }
+    Ok(m)
+}
+
+/// Docker's `network inspect` document.
+fn inspect_value(engine: &Engine, n: &records::Network) -> anyhow::Result<Value> {
+    let prefix = n.subnet()?.prefix;
+    let mut containers = serde_json::Map::new();
+    for a in ipam::allocations(engine.db(), &n.id)? {
+        let name = engine
+            .find(&a.container_id)
+            .map(|c| c.name)
+            .unwrap_or_default();
+        containers.insert(
+            a.container_id.clone(),
+            json!({"Name": name, "EndpointID": a.container_id, "MacAddress": a.mac,
+                   "IPv4Address": format!("{}/{prefix}", a.ip), "IPv6Address": ""}),
+        );
+    }
+    let mut options = n.options.clone();
+    options.insert("com.docker.network.bridge.name".into(), n.bridge.clone());
+    Ok(json!({
+        "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
+        "Driver": n.driver, "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": {},
+                 "Config": [{"Subnet": n.subnet, "Gateway": n.gateway}]},
+        "Internal": n.internal, "Attachable": false, "Ingress": false,
+        "Containers": containers, "Options": options, "Labels": n.labels,
+    }))
+}
+
+/// Names and ids of the networks containers are configured with (even stopped ones):
+/// prune leaves those alone, as Docker does.
+fn referenced(engine: &Engine) -> anyhow::Result<HashSet<String>> {
+    Ok(engine
+        .list()?
+        .into_iter()
+        .map(|c| c.settings.host_config.network_mode)
+        .collect())
+}
+
+pub fn run(
+    cmd: NetworkCmd,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
+    let engine = open_engine(root, runroot)?;
+    let db = engine.db();
+    match cmd {
+        NetworkCmd::Create(a) => {
+            let (n, notices) = berth_network::create(
+                db,
+                NewNetwork {
+                    name: a.name,
+                    driver: a.driver,
+                    subnet: a.subnet,
+                    gateway: a.gateway,
+                    internal: a.internal,
+                    labels: kv(&a.label, "label")?,
+                    options: kv(&a.opt, "option")?,
+                },
+            )?;
+            for m in notices {
+                eprintln!("berth: {m}");
+            }
+            println!("{}", n.id);
+            Ok(0)
+        }
+        NetworkCmd::Ls(a) => {
+            let mut list = records::list(db)?;
+            for f in &a.filter {
+                let (k, v) = f.split_once('=').unwrap_or((f, ""));
+                match k {
+                    "name" => list.retain(|x| x.name.contains(v)),
+                    "id" => list.retain(|x| x.id.starts_with(v)),
+                    "driver" => list.retain(|x| x.driver == v),
+                    "label" => list.retain(|x| match v.split_once('=') {
+                        Some((lk, lv)) => x.labels.get(lk).is_some_and(|y| y == lv),
+                        None => x.labels.contains_key(v),
+                    }),
+                    _ => anyhow::bail!("invalid filter {k:?}: use name, id, driver or label"),
+                }
+            }
+            let id = |n: &records::Network| {
+                if a.no_trunc {
+                    n.id.clone()
+                } else {
+                    n.short_id().to_string()
+                }
+            };
+            if a.quiet {
+                for n in &list {
+                    println!("{}", id(n));
+                }
+                return Ok(0);
+            }
+            let format = ListFormat::parse(a.format.as_deref());
+            if let ListFormat::Default = format {
+                let mut rows = vec!["NETWORK ID\tNAME\tDRIVER\tSCOPE".to_string()];
+                for n in &list {
+                    rows.push(format!("{}\t{}\t{}\tlocal", id(n), n.name, n.driver));
+                }
+                print!("{}", align(&rows));
+                return Ok(0);
+            }
+            let items: Vec<_> = list
+                .iter()
+                .map(|n| {
+                    json!({"ID": id(n), "Name": n.name, "Driver": n.driver, "Scope": "local",
+                           "Internal": n.internal, "CreatedAt": n.created,
+                           "Labels": n.labels.iter().map(|(k, x)| format!("{k}={x}")).collect::<Vec<_>>().join(",")})
+                })
+                .collect();
+            print_list(
+                &format,
+                &items,
+                &[
+                    ("ID", "NETWORK ID"),
+                    ("Name", "NAME"),
+                    ("Driver", "DRIVER"),
+                    ("Scope", "SCOPE"),
+                ],
+            )?;
+            Ok(0)
+        }
+        NetworkCmd::Inspect(a) => {
+            let mut out = Vec::new();
+            let mut failed = false;
+            for n in &a.names {
+                match records::find(db, n) {
+                    Ok(net) => out.push(inspect_value(&engine, &net)?),
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            match &a.format {
+                Some(f) if f != "json" => {
+                    for v in &out {
+                        println!("{}", render(f, v)?);
+                    }
+                }
+                _ => println!("{}", serde_json::to_string_pretty(&out)?),
+            }
+            Ok(i32::from(failed))
+        }
+        NetworkCmd::Rm(a) => {
+            let mut failed = false;
+            for n in &a.names {
+                let r = if n == berth_network::DEFAULT_NETWORK {
+                    Err(anyhow::anyhow!(
+                        "bridge is a pre-defined network and cannot be removed"
+                    ))
+                } else {
+                    berth_network::remove(db, n).map_err(Into::into)
+                };
+                match r {
+                    Ok(_) => println!("{n}"),
+                    Err(e) => {
+                        eprintln!("Error response from daemon: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(i32::from(failed))
+        }
+        NetworkCmd::Prune(a) => {
+            let _ = a.force;
+            let removed = berth_network::prune(db, &referenced(&engine)?)?;
+            if !removed.is_empty() {
+                println!("Deleted Networks:");
+                for n in &removed {
+                    println!("{}", n.name);
+                }
+            }
+            Ok(0)
+        }
+    }
+}
