@@ -288,6 +288,7 @@ impl Monitor {
                         stopped,
                     ));
             if !again {
+                self.save();
                 break;
             }
             self.runtime_wait(&["delete", "--force", &self.cfg.id.clone()]);
@@ -532,7 +533,8 @@ impl Monitor {
         self.state.pid = 0;
         self.state.exit_code = Some(code);
         self.state.finished_at = Some(now_rfc3339());
-        self.save();
+        // Not saved yet: the caller first decides on a restart, so no reader ever
+        // sees "exited" for a container that is about to restart.
         code
     }
 
