@@ -135,7 +135,14 @@ trap 'exit 143' TERM
 # runc/crun take --root before the command; berth takes it after `runtime`.
 rt_argv() { # name -> "binary [subcommand] --root DIR"
 	case $1 in
-	berth) printf '%s runtime --root %s' "${bin[$1]}" "$tmp/root-$1" ;;
+	berth)
+		# The slim berth-runtime binary takes runc's verbs directly; berth itself
+		# needs the `runtime` subcommand.
+		case $(basename "${bin[$1]}") in
+		berth-runtime*) printf '%s --root %s' "${bin[$1]}" "$tmp/root-$1" ;;
+		*) printf '%s runtime --root %s' "${bin[$1]}" "$tmp/root-$1" ;;
+		esac
+		;;
 	*) printf '%s --root %s' "${bin[$1]}" "$tmp/root-$1" ;;
 	esac
 }
