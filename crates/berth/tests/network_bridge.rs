@@ -43,6 +43,12 @@ fn free_subnet() -> String {
     }
 }
 
+/// The link disappears within a few seconds: a veth pair goes with its namespace,
+/// which the kernel destroys asynchronously.
+fn gone(name: &str) -> bool {
+    common::host::wait_until(std::time::Duration::from_secs(10), || !link_exists(name))
+}
+
 fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
 }
@@ -259,7 +265,8 @@ fn containers_on_a_bridge_reach_each_other_and_leave_nothing() {
 
     // A stop releases the address and the veth; a start gets them back.
     e.ok(&["stop", "-t", "0", "b"]);
-    assert!(!link_exists(&veth(&b)), "veth of stopped b");
+    // The kernel takes the pair away with the namespace, a moment later.
+    assert!(gone(&veth(&b)), "veth of stopped b");
     assert!(!netns_file(&e, &b).exists());
     let v: serde_json::Value = serde_json::from_str(&e.ok(&["network", "inspect", &net])).unwrap();
     assert_eq!(v[0]["Containers"].as_object().unwrap().len(), 1, "{v}");
@@ -274,7 +281,7 @@ fn containers_on_a_bridge_reach_each_other_and_leave_nothing() {
 
     e.ok(&["rm", "-f", "a", "b"]);
     for id in [&a, &b] {
-        assert!(!link_exists(&veth(id)), "veth of {id} left");
+        assert!(gone(&veth(id)), "veth of {id} left");
         assert!(!netns_file(&e, id).exists(), "netns file of {id} left");
         assert!(e.leftovers(id).is_empty(), "{:?}", e.leftovers(id));
     }
@@ -429,7 +436,7 @@ fn mtu_option_ip_conflicts_and_prune() {
     );
     assert!(text(&o.stderr).contains("already in use"), "{}", show(&o));
     let y = e.inspect_f("y", "{{.Id}}");
-    assert!(!link_exists(&veth(&y)), "failed start left a veth");
+    assert!(gone(&veth(&y)), "failed start left a veth");
     assert!(
         !netns_file(&e, &y).exists(),
         "failed start left a netns file"
