@@ -243,3 +243,67 @@ fn rm_flag_leaves_nothing_behind() {
     });
     assert!(gone, "{left:?}");
 }
+
+/// `--network container:NAME` joins the other container's network namespace and
+/// takes its hostname and /etc files; the other container must be running.
+#[test]
+fn network_container_mode_shares_the_namespace() {
+    let Some(e) = Engine::new("net_container_mode") else {
+        return;
+    };
+    e.run_d(&[
+        "--name", "netowner", "-h", "owner", "busybox", "sleep", "300",
+    ]);
+    let owner_ns = e.ok(&["exec", "netowner", "readlink", "/proc/self/ns/net"]);
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:netowner",
+        "busybox",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/net; hostname",
+    ]);
+    assert_eq!(out, format!("{}owner\n", owner_ns), "{out}");
+    // Settings that belong to the shared namespace conflict.
+    let err = e.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:netowner",
+            "-h",
+            "x",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert!(err.contains("conflicting options"), "{err}");
+    // A stopped owner cannot lend its network.
+    e.ok(&["stop", "-t", "0", "netowner"]);
+    let err = e.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:netowner",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert!(err.contains("not running"), "{err}");
+    e.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:nosuch",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+}

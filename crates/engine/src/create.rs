@@ -144,7 +144,22 @@ impl Engine {
         if host_config.network_mode.is_empty() {
             host_config.network_mode = "none".into();
         }
-        if berth_network::is_bridge_mode(&host_config.network_mode) {
+        if let Some(other) = host_config.network_mode.strip_prefix("container:") {
+            // Docker's `--network container:NAME`: stored with the full id, and the
+            // hostname is the other container's.
+            let other = records::find(self.db(), other)?;
+            if !host_config.ipv4_address.is_empty() {
+                return Err(EngineError::invalid(
+                    "--ip",
+                    "it cannot be combined with --network container:NAME",
+                ));
+            }
+            host_config.network_mode = format!("container:{}", other.id);
+            if config.hostname.is_empty() {
+                config.hostname = other.settings.config.hostname.clone();
+                config.domainname = other.settings.config.domainname.clone();
+            }
+        } else if berth_network::is_bridge_mode(&host_config.network_mode) {
             // Docker fails at create on an unknown network; `bridge` is made on first
             // use. Stored by name, so `network inspect` and `network rm` find users.
             let net = berth_network::resolve(self.db(), &host_config.network_mode)?;

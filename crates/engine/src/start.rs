@@ -244,19 +244,31 @@ impl Engine {
         let user_mounts = self.user_mounts(&c, &snap.rootfs)?;
         let dir = self.layout().container_dir(&c.id);
         fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
+        let joined = self.joined_network(&c)?;
         let endpoint = self.connect(&c)?;
         // From here until the monitor owns the container (its cleanup disconnects),
         // a failure must undo the connection.
         let prepared = (|| {
-            etc_files::write_all(&dir, &c.settings, endpoint.as_ref().map(|e| e.ip))?;
+            // Sharing another container's network means sharing its /etc files too.
+            let etc_dir = match &joined {
+                Some((_, other_dir)) => other_dir.clone(),
+                None => {
+                    etc_files::write_all(&dir, &c.settings, endpoint.as_ref().map(|e| e.ip))?;
+                    dir.clone()
+                }
+            };
+            let netns = match &joined {
+                Some((ns, _)) => Some(ns.as_path()),
+                None => endpoint.as_ref().map(|e| e.netns.as_path()),
+            };
             spec::build(SpecInput {
                 id: &c.id,
                 settings: &c.settings,
                 rootfs: &snap.rootfs,
-                etc_dir: &dir,
+                etc_dir: &etc_dir,
                 user_mounts,
                 cgroup_v2: cgroup_v2(),
-                netns: endpoint.as_ref().map(|e| e.netns.as_path()),
+                netns,
             })
         })();
         let spec = match prepared {
@@ -395,6 +407,39 @@ impl Engine {
             ..ContainerState::default()
         };
         let _ = records::update_state(self.db(), &c.id, &st);
+    }
+}
+
+impl Engine {
+    /// For `--network container:ID`: the other container's network namespace (its
+    /// namespace file when berth made one, else its init's) and its /etc files'
+    /// directory. The other container must be running.
+    fn joined_network(&self, c: &Container) -> Result<Option<(PathBuf, PathBuf)>> {
+        let Some(other) = c
+            .settings
+            .host_config
+            .network_mode
+            .strip_prefix("container:")
+        else {
+            return Ok(None);
+        };
+        let o = self.find(other)?;
+        if !o.state.status.is_active() || o.state.pid <= 0 {
+            return Err(EngineError::state(
+                &c.id,
+                format!(
+                    "cannot join the network of container {}: it is not running",
+                    o.short_id()
+                ),
+            ));
+        }
+        let file = self.layout().run_root.join("netns").join(&o.id);
+        let ns = if file.exists() {
+            file
+        } else {
+            PathBuf::from(format!("/proc/{}/ns/net", o.state.pid))
+        };
+        Ok(Some((ns, self.layout().container_dir(&o.id))))
     }
 }
 

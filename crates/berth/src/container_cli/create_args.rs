@@ -331,9 +331,12 @@ impl CreateArgs {
                 None => 0,
             })
         };
-        if self.network.starts_with("container:") {
+        if self.network.starts_with("container:")
+            && (self.hostname.is_some() || !self.dns.is_empty() || !self.add_host.is_empty())
+        {
             bail!(
-                "--network {} is not available yet: berth supports none, host, bridge and named bridge networks",
+                "conflicting options: --network {} shares that container's network, \
+                 its hostname, /etc/hosts and DNS settings (drop -h, --dns, --add-host)",
                 self.network
             );
         }
