@@ -90,6 +90,17 @@ fn describe_missing(missing: &[(Capability, Vec<&'static str>)]) -> String {
         .join(", ")
 }
 
+/// Every capability this build can name, as (number, `CAP_` name), by number: the
+/// one table of names the engine and the runtime share.
+pub fn known() -> Vec<(usize, String)> {
+    let mut v: Vec<(usize, String)> = caps::all()
+        .into_iter()
+        .map(|c| (usize::from(c.index()), c.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
 /// Parses a capability name as given to `exec --cap`: `CAP_NET_ADMIN`,
 /// `NET_ADMIN`, `cap_net_admin` and `net_admin` are all accepted.
 pub fn parse(name: &str) -> Result<Capability, CapabilityError> {

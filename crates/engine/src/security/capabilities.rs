@@ -24,52 +24,22 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Capability names indexed by their number (linux/capability.h). A kernel
-/// newer than this table may know more; those cannot be named, so berth
-/// never hands them out, as Docker does with its own table.
-const CAP_NAMES: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
+/// Capability names indexed by their number, from the runtime's table (the caps
+/// crate's). A kernel newer than this table may know more; those cannot be named,
+/// so berth never hands them out, as Docker does with its own table.
+fn cap_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let known = berth_runtime::capabilities::known();
+        // Numbers are dense from 0; stop at a gap rather than misnumber.
+        known
+            .iter()
+            .enumerate()
+            .take_while(|(i, (n, _))| i == n)
+            .map(|(_, (_, name))| name.clone())
+            .collect()
+    })
+}
 
 const CAP_LAST_CAP: &str = "/proc/sys/kernel/cap_last_cap";
 const SELF_STATUS: &str = "/proc/self/status";
@@ -100,12 +70,8 @@ impl HostCaps {
             .trim()
             .parse()
             .map_err(|_| bad(CAP_LAST_CAP, "not a number"))?;
-        let status = read(SELF_STATUS)?;
-        let bounding = status
-            .lines()
-            .find_map(|l| l.strip_prefix("CapBnd:"))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            .ok_or_else(|| bad(SELF_STATUS, "no hexadecimal CapBnd line"))?;
+        let bounding = berth_runtime::capabilities::host_bounding_set()
+            .map_err(|e| bad(SELF_STATUS, &e.to_string()))?;
         Ok(HostCaps { last_cap, bounding })
     }
 
@@ -113,7 +79,7 @@ impl HostCaps {
     fn probe() -> HostCaps {
         let mut last_cap = 0;
         let mut bounding = 0;
-        for n in 0..CAP_NAMES.len() {
+        for n in 0..cap_names().len() {
             let one = rustix::thread::CapabilitySet::from_bits_retain(1 << n);
             match rustix::thread::capability_is_in_bounding_set(one) {
                 Ok(held) => {
@@ -141,7 +107,7 @@ impl HostCaps {
     }
 
     fn all(&self) -> BTreeSet<usize> {
-        (0..CAP_NAMES.len())
+        (0..cap_names().len())
             .filter(|&n| self.refusal(n).is_none())
             .collect()
     }
@@ -205,11 +171,11 @@ fn parse_entries(list: &[String], flag: &'static str) -> Result<Vec<Entry>, Secu
 }
 
 fn number_of(full_name: &str) -> Option<usize> {
-    CAP_NAMES.iter().position(|n| *n == full_name)
+    cap_names().iter().position(|n| n == full_name)
 }
 
 fn names(set: BTreeSet<usize>) -> Vec<String> {
-    let mut v: Vec<String> = set.into_iter().map(|n| CAP_NAMES[n].to_string()).collect();
+    let mut v: Vec<String> = set.into_iter().map(|n| cap_names()[n].clone()).collect();
     v.sort();
     v
 }
@@ -246,7 +212,7 @@ pub(crate) fn resolve_on(
         // Docker's ALL branch takes everything but the drops and does not
         // re-add named capabilities afterwards.
         explicit.retain(|n| !dropped.contains(n));
-        (0..CAP_NAMES.len())
+        (0..cap_names().len())
             .filter(|n| !dropped.contains(n))
             .collect()
     } else if drops.contains(&Entry::All) {
@@ -262,7 +228,7 @@ pub(crate) fn resolve_on(
     for &n in &explicit {
         if let Some(why) = host.refusal(n) {
             return Err(SecurityError::CapabilityNotGranted {
-                name: CAP_NAMES[n].to_string(),
+                name: cap_names()[n].clone(),
                 why,
             });
         }
@@ -277,6 +243,15 @@ pub(crate) fn resolve_on(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shared_name_table_is_numbered_like_the_kernel() {
+        let names = cap_names();
+        assert_eq!(names[0], "CAP_CHOWN");
+        assert_eq!(names[21], "CAP_SYS_ADMIN");
+        assert_eq!(names[39], "CAP_BPF");
+        assert_eq!(names[40], "CAP_CHECKPOINT_RESTORE");
+    }
 
     /// This machine's situation: a 6.x kernel (last cap 40) and a bounding
     /// set without CAP_SYS_RESOURCE (24).
