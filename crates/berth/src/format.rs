@@ -100,6 +100,19 @@ pub fn render(template: &str, data: &Value) -> anyhow::Result<String> {
         .map_err(|e| anyhow!("--format template {template:?} failed: {e}"))
 }
 
+/// What every `inspect` prints: a JSON array, or each object through a template.
+pub fn print_inspect(out: &[Value], format: Option<&str>) -> anyhow::Result<()> {
+    match format {
+        Some(f) if f != "json" => {
+            for v in out {
+                println!("{}", render(f, v)?);
+            }
+        }
+        _ => println!("{}", serde_json::to_string_pretty(out)?),
+    }
+    Ok(())
+}
+
 /// What a list command prints for `--format`.
 pub enum ListFormat {
     /// The command's own table.

@@ -8,7 +8,7 @@ use berth_network::{ipam, records, NewNetwork};
 use serde_json::{json, Value};
 
 use crate::container_cli::open_engine;
-use crate::format::{align, print_list, render, ListFormat};
+use crate::format::{align, print_list, ListFormat};
 
 #[derive(clap::Subcommand)]
 pub enum NetworkCmd {
@@ -236,14 +236,7 @@ pub fn run(
                     }
                 }
             }
-            match &a.format {
-                Some(f) if f != "json" => {
-                    for v in &out {
-                        println!("{}", render(f, v)?);
-                    }
-                }
-                _ => println!("{}", serde_json::to_string_pretty(&out)?),
-            }
+            crate::format::print_inspect(&out, a.format.as_deref())?;
             Ok(i32::from(failed))
         }
         NetworkCmd::Rm(a) => {

@@ -8,7 +8,6 @@ use berth_engine::{Container, Engine};
 use serde_json::{json, Value};
 
 use super::open_engine;
-use crate::format::render;
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
@@ -136,18 +135,6 @@ pub fn container_json(engine: &Engine, c: &Container, size: bool) -> Value {
     v
 }
 
-fn print(out: &[Value], format: &Option<String>) -> anyhow::Result<()> {
-    match format {
-        Some(f) if f != "json" => {
-            for v in out {
-                println!("{}", render(f, v)?);
-            }
-        }
-        _ => println!("{}", serde_json::to_string_pretty(out)?),
-    }
-    Ok(())
-}
-
 pub fn inspect(
     a: InspectArgs,
     root: &Option<PathBuf>,
@@ -165,7 +152,7 @@ pub fn inspect(
             }
         }
     }
-    print(&out, &a.format)?;
+    crate::format::print_inspect(&out, a.format.as_deref())?;
     Ok(i32::from(failed))
 }
 
@@ -203,7 +190,7 @@ pub fn inspect_any(
         eprintln!("Error: No such object: {n}");
         failed = true;
     }
-    print(&out, &a.format)?;
+    crate::format::print_inspect(&out, a.format.as_deref())?;
     Ok(i32::from(failed))
 }
 

@@ -6,7 +6,7 @@ use berth_engine::volumes;
 use serde_json::json;
 
 use super::open_engine;
-use crate::format::{align, print_list, render, ListFormat};
+use crate::format::{align, print_list, ListFormat};
 use crate::human;
 
 #[derive(clap::Subcommand)]
@@ -169,14 +169,7 @@ pub fn run(
                     }
                 }
             }
-            match &a.format {
-                Some(f) if f != "json" => {
-                    for v in &out {
-                        println!("{}", render(f, v)?);
-                    }
-                }
-                _ => println!("{}", serde_json::to_string_pretty(&out)?),
-            }
+            crate::format::print_inspect(&out, a.format.as_deref())?;
             Ok(i32::from(failed))
         }
         VolumeCmd::Rm(a) => {

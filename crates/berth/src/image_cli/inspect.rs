@@ -6,7 +6,7 @@ use berth_image::reference::{familiar, split_tag};
 use berth_image::{ImageRecord, ImageStore};
 use serde_json::{json, Value};
 
-use crate::format::{align, print_list, render, ListFormat};
+use crate::format::{align, print_list, ListFormat};
 use crate::human;
 
 #[derive(clap::Args)]
@@ -86,14 +86,7 @@ pub fn inspect(a: InspectArgs, root: &Option<PathBuf>) -> anyhow::Result<i32> {
             }
         }
     }
-    match &a.format {
-        Some(f) if f != "json" => {
-            for v in &out {
-                println!("{}", render(f, v)?);
-            }
-        }
-        _ => println!("{}", serde_json::to_string_pretty(&out)?),
-    }
+    crate::format::print_inspect(&out, a.format.as_deref())?;
     Ok(if failed { 1 } else { 0 })
 }
 
