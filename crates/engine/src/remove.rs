@@ -14,13 +14,7 @@ impl Engine {
     /// Removes a container: with `force` a running one is killed first; with
     /// `volumes` its anonymous volumes go too.
     pub fn remove(&self, key: &str, force: bool, remove_volumes: bool) -> Result<()> {
-        let c = match records::find(self.db(), key) {
-            Ok(mut c) => {
-                c.state = self.live_state(&c);
-                c
-            }
-            Err(e) => return Err(e),
-        };
+        let c = self.find(key)?;
         if c.state.status.is_active() {
             if !force {
                 let what = if c.state.status == Status::Paused {

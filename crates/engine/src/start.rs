@@ -225,7 +225,8 @@ impl Engine {
 
     /// Starts a created or exited container. With `attach`, the monitor waits for one
     /// attach client before starting the process; the caller connects, then calls
-    /// [`Engine::finish_start`].
+    /// [`Engine::finish_start`]. The container returned is the record as found before
+    /// the start; `find` reads its live state.
     pub fn start(&self, key: &str, attach: bool) -> Result<(Container, Option<Launcher>)> {
         let c = self.find(key)?;
         if c.state.status.is_active() {
@@ -328,7 +329,6 @@ impl Engine {
         }
         let ev = launcher.next_event();
         self.start_outcome(&c, ev)?;
-        let c = self.find(&c.id)?;
         Ok((c, None))
     }
 

@@ -38,15 +38,13 @@ pub struct SpecInput<'a> {
 
 /// The process's argv: Docker's Entrypoint + Cmd.
 pub fn argv(s: &Settings) -> Vec<String> {
-    let mut v = s.settings_entrypoint();
-    v.extend(s.config.cmd.clone().unwrap_or_default());
-    v
-}
-
-impl Settings {
-    fn settings_entrypoint(&self) -> Vec<String> {
-        self.config.entrypoint.clone().unwrap_or_default()
-    }
+    let c = &s.config;
+    c.entrypoint
+        .iter()
+        .chain(c.cmd.iter())
+        .flatten()
+        .cloned()
+        .collect()
 }
 
 fn env(s: &Settings, home: &str) -> Vec<String> {

@@ -334,8 +334,7 @@ impl Monitor {
         // every container exit); without one, the monitor does.
         if self.cfg.cleanup.is_empty() {
             self.runtime_wait(&["delete", "--force", &self.cfg.id.clone()]);
-        }
-        if !self.cfg.cleanup.is_empty() && !self.client_cleanup() {
+        } else if !self.client_cleanup() {
             let mut c = std::process::Command::new(&self.cfg.cleanup[0]);
             c.args(&self.cfg.cleanup[1..])
                 .stdin(Stdio::null())
