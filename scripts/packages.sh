@@ -7,8 +7,9 @@ want=(busybox-static libseccomp-dev pkg-config ca-certificates)
 if [ "${1:-build}" = test ]; then
     # runc/crun: comparison peers; iproute2: netns tests; util-linux: `script` for ptys;
     # podman/containerd/skopeo: interop tests (drop-in runtime, image archives);
-    # catatonit: run --init; nftables: bridge networks' NAT and isolation rules.
-    want+=(runc crun iproute2 util-linux procps podman conmon catatonit containerd skopeo uidmap jq docker-registry apache2-utils openssl nftables)
+    # catatonit: run --init; nftables: bridge networks' NAT and isolation rules;
+    # curl: requests to published ports from test network namespaces.
+    want+=(runc crun iproute2 util-linux procps podman conmon catatonit containerd skopeo uidmap jq docker-registry apache2-utils openssl nftables curl)
 fi
 
 missing=()

@@ -15,6 +15,7 @@ pub mod layout;
 pub mod model;
 pub mod names;
 pub mod parse;
+pub mod ports;
 pub mod records;
 pub mod remove;
 mod rootfs_access;

@@ -282,6 +282,12 @@ impl Engine {
         let run_dir = self.layout().run_dir(&c.id);
         let _ = fs::remove_dir_all(&run_dir);
         fs::create_dir_all(&run_dir).ctx(|| format!("creating {}", run_dir.display()))?;
+        if let Some(ep) = &endpoint {
+            if let Err(e) = self.publish(&c, &ep.network.bridge, ep.ip) {
+                self.disconnect(&c);
+                return Err(e);
+            }
+        }
         // A left-over runtime state (a killed monitor) would make the runtime refuse
         // the id.
         if let Ok(old) =
@@ -393,6 +399,7 @@ impl Engine {
     /// Undoes [`Engine::connect`]: the veth pair, the namespace file, the address.
     pub(crate) fn disconnect(&self, c: &Container) {
         if berth_network::is_bridge_mode(&c.settings.host_config.network_mode) {
+            self.unpublish(c);
             if let Err(e) = berth_network::detach(self.db(), &self.layout().run_root, &c.id) {
                 eprintln!("berth: disconnecting container {}: {e}", c.short_id());
             }

@@ -8,6 +8,7 @@ pub mod ipam;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod ports;
 pub mod records;
 
 use std::collections::HashSet;

@@ -112,7 +112,7 @@ pub fn removal_for(net: &Network) -> Value {
     json!({"nftables": batch})
 }
 
-fn load(batch: &Value) -> Result<()> {
+pub(crate) fn load(batch: &Value) -> Result<()> {
     let mut child = Command::new("nft")
         .args(["-j", "-f", "-"])
         .stdin(Stdio::piped())
@@ -165,6 +165,36 @@ pub fn enable_ip_forward() -> Result<bool> {
     Ok(true)
 }
 
+/// `nft -c` parses and checks a batch against the kernel without committing it.
+#[cfg(test)]
+pub(crate) fn check(batch: &Value) {
+    let Ok(mut child) = Command::new("nft")
+        .args(["-c", "-j", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("nft is not installed: skipping the kernel check");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(batch.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if String::from_utf8_lossy(&out.stderr).contains("Operation not permitted") {
+        eprintln!("not root: skipping the kernel check");
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "{batch}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,35 +212,6 @@ mod tests {
             options: Default::default(),
             created: String::new(),
         }
-    }
-
-    /// `nft -c` parses and checks a batch against the kernel without committing it.
-    fn check(batch: &Value) {
-        let Ok(mut child) = Command::new("nft")
-            .args(["-c", "-j", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-        else {
-            eprintln!("nft is not installed: skipping the kernel check");
-            return;
-        };
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(batch.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        if String::from_utf8_lossy(&out.stderr).contains("Operation not permitted") {
-            eprintln!("not root: skipping the kernel check");
-            return;
-        }
-        assert!(
-            out.status.success(),
-            "{batch}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
     }
 
     #[test]

@@ -174,6 +174,14 @@ pub struct CreateArgs {
     /// Expose a port or a range of ports.
     #[arg(long)]
     pub expose: Vec<String>,
+    /// Publish a container's port(s) to the host:
+    /// [IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL], e.g. 127.0.0.1:8080:80, 8000-8001:80-81/udp.
+    /// Without HOST_PORT a free port is chosen (see `berth port`).
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports (the image's EXPOSE and --expose) to free host ports.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     /// Set custom DNS servers.
     #[arg(long)]
     pub dns: Vec<String>,
@@ -350,6 +358,13 @@ impl CreateArgs {
                 bail!("invalid --oom-score-adj {o}: the range is -1000 to 1000");
             }
         }
+        let mut port_bindings = BTreeMap::new();
+        for p in &self.publish {
+            parse::parse_publish(p, &mut port_bindings)?;
+        }
+        if (!port_bindings.is_empty() || self.publish_all) && self.network == "host" {
+            eprintln!("WARNING: Published ports are discarded when using host network mode");
+        }
         let config = ContainerConfig {
             hostname: self.hostname.clone().unwrap_or_default(),
             domainname: self.domainname.clone().unwrap_or_default(),
@@ -377,11 +392,15 @@ impl CreateArgs {
             stop_timeout: self.stop_timeout,
             healthcheck,
             exposed_ports: {
-                let p = ports(&self.expose)?;
+                let mut p = ports(&self.expose)?;
+                // Docker exposes what it publishes.
+                p.extend(port_bindings.keys().map(|k| (k.clone(), Empty {})));
                 (!p.is_empty()).then_some(p)
             },
         };
         let host_config = HostConfig {
+            port_bindings,
+            publish_all_ports: self.publish_all,
             binds,
             network_mode: self.network.clone(),
             ipv4_address: self.ip.clone().unwrap_or_default(),

@@ -286,7 +286,7 @@ fn network_settings(engine: &Engine, c: &Container) -> Value {
     };
     json!({
         "SandboxKey": sandbox,
-        "Ports": {},
+        "Ports": engine.published_ports(c),
         "IPAddress": ip, "IPPrefixLen": prefix, "Gateway": gw, "MacAddress": mac,
         "Networks": {mode: {
             "NetworkID": net_id, "EndpointID": if ep.is_some() { c.id.clone() } else { String::new() },

@@ -168,7 +168,7 @@ pub fn ps(a: PsArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyho
                 "RunningFor": human::ago(Some(&c.created)),
                 "Status": status_text(c),
                 "State": c.state.status.as_str(),
-                "Ports": "",
+                "Ports": ports_text(&engine.published_ports(c), c),
                 "Names": c.name,
                 "Labels": c.settings.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                 "Mounts": c.settings.volume_mounts.iter().map(|m| m.name.clone()).collect::<Vec<_>>().join(","),
@@ -220,4 +220,27 @@ pub fn ps(a: PsArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyho
         ],
     )?;
     Ok(0)
+}
+
+/// The PORTS column: `0.0.0.0:8080->80/tcp` per published binding, then the exposed
+/// ports nothing publishes, as Docker lists them.
+fn ports_text(published: &berth_engine::ports::PortMap, c: &Container) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for (key, bindings) in published {
+        for b in bindings {
+            out.push(format!("{}:{}->{key}", b.host_ip, b.host_port));
+        }
+    }
+    for key in c
+        .settings
+        .config
+        .exposed_ports
+        .iter()
+        .flat_map(|p| p.keys())
+    {
+        if !published.contains_key(key) {
+            out.push(key.clone());
+        }
+    }
+    out.join(", ")
 }

@@ -82,18 +82,32 @@ pub fn update(
     Ok(i32::from(failed))
 }
 
-/// Published ports come with bridge networking; until then a container has none,
-/// and `port` says so the way Docker does for an unpublished port.
+/// `port CONTAINER [PRIVATE_PORT[/PROTO]]`: where the running container's ports are
+/// published, as `80/tcp -> 0.0.0.0:8080` lines (or only the addresses of one port).
 pub fn port(a: PortArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
     let engine = open_engine(root, runroot)?;
     let c = engine.find(&a.container)?;
+    let published = engine.published_ports(&c);
     if let Some(p) = a.port {
-        let p = if p.contains('/') {
+        let key = if p.contains('/') {
             p
         } else {
             format!("{p}/tcp")
         };
-        bail!("no public port '{p}' published for {}", c.short_id());
+        match published.get(&key) {
+            Some(bs) if !bs.is_empty() => {
+                for b in bs {
+                    println!("{}:{}", b.host_ip, b.host_port);
+                }
+            }
+            _ => bail!("no public port '{key}' published for {}", c.short_id()),
+        }
+        return Ok(0);
+    }
+    for (key, bs) in &published {
+        for b in bs {
+            println!("{key} -> {}:{}", b.host_ip, b.host_port);
+        }
     }
     Ok(0)
 }

@@ -45,6 +45,22 @@ pub struct HostConfig {
     /// `NetworkingConfig`'s IPAMConfig; berth has one network per container for now).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ipv4_address: String,
+    /// `-p`: container port (`80/tcp`) to the host addresses it is published on.
+    #[serde(default)]
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    /// `-P`: every exposed port on a free host port.
+    #[serde(default)]
+    pub publish_all_ports: bool,
+}
+
+/// One host address a container port is published on. Empty `HostIp`: every
+/// address; empty `HostPort`: a free port chosen at start; `A-B`: the first free
+/// port of that range.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

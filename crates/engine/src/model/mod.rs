@@ -6,7 +6,9 @@ mod config;
 mod host;
 
 pub use config::{ContainerConfig, Empty, Healthcheck};
-pub use host::{DeviceMapping, HostConfig, LogConfig, MountSpec, MountType, RestartPolicy, Ulimit};
+pub use host::{
+    DeviceMapping, HostConfig, LogConfig, MountSpec, MountType, PortBinding, RestartPolicy, Ulimit,
+};
 
 use serde::{Deserialize, Serialize};
 
