@@ -233,6 +233,31 @@ fn internal_network_reaches_only_its_bridge() {
     assert!(o.status.success(), "out pings its gateway: {}", show(&o));
 }
 
+/// Two ordinary networks: each reaches the host (its gateway) but not the other's
+/// containers, in either direction.
+#[test]
+fn two_networks_are_isolated_from_each_other() {
+    let Some(e) = Engine::new("net_isolated") else {
+        return;
+    };
+    let nets = Nets::new(&e);
+    let (n1, p1) = nets.create(&[]);
+    let (n2, _) = nets.create(&[]);
+    e.run_d(&["--name", "a", "--network", &n1, "busybox", "sleep", "300"]);
+    e.run_d(&["--name", "b", "--network", &n2, "busybox", "sleep", "300"]);
+    let o = e.berth(&["exec", "a", "ping", "-c1", "-W2", &format!("{p1}.1")]);
+    assert!(o.status.success(), "a pings its gateway: {}", show(&o));
+    assert!(host_ping(&ip_of(&e, "b")), "the host pings b");
+    for (from, to) in [("a", "b"), ("b", "a")] {
+        let o = e.berth(&["exec", from, "ping", "-c1", "-W2", &ip_of(&e, to)]);
+        assert!(
+            !o.status.success(),
+            "{from} reached {to} on another network: {}",
+            show(&o)
+        );
+    }
+}
+
 #[test]
 fn mtu_option_ip_conflicts_and_prune() {
     let Some(e) = Engine::new("net_mtu_ip") else {

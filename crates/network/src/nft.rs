@@ -84,6 +84,30 @@ pub fn rules_for(net: &Network) -> Result<Value> {
             ],
         ));
     } else {
+        // Bridges are isolated from each other as Docker's are: nothing is forwarded
+        // from this bridge to another berth (or Docker) bridge, except connections a
+        // published port DNATed.
+        batch.push(rule(
+            &fwd.0,
+            &tag,
+            vec![
+                ifname("iifname", "==", br),
+                json!({"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}),
+                json!({"accept": null}),
+            ],
+        ));
+        for other in ["br-*", "berth*"] {
+            batch.push(rule(
+                &fwd.0,
+                &tag,
+                vec![
+                    ifname("iifname", "==", br),
+                    ifname("oifname", "!=", br),
+                    ifname("oifname", "==", other),
+                    json!({"drop": null}),
+                ],
+            ));
+        }
         batch.push(rule(
             &post.0,
             &tag,
