@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The cost of bridge networking and the throughput of a published port: berth against
+# podman, side by side in one run.
+#
+#   bench/network.sh [--runs N] [--size-mb M] [--berth PATH] [--out DIR]
+#
+# Times, with hyperfine:
+#   run --rm busybox true   --network none against the default bridge network, for
+#                           berth and for podman (the ratio is the cost of networking)
+#   published port          `curl` of an M MB file (default 256) from busybox httpd in
+#                           a container, through `-p 127.0.0.1:PORT:80`, for berth
+#                           (nftables DNAT) and podman, and through a userland proxy
+#                           (socat) to the same berth container, the other way to
+#                           publish on localhost
+# Everything lives in a scratch directory with its own stores; the bridges are
+# berth's and podman's default ones; traffic stays on 127.0.0.1 and those bridges.
+set -euo pipefail
+
+die() { printf 'network: error: %s\n' "$*" >&2; exit 1; }
+info() { printf 'network: %s\n' "$*" >&2; }
+
+script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+repo_root=$(cd -- "$script_dir/.." && pwd -P)
+runs=30
+size=256
+berth=$repo_root/target/release/berth
+out=""
+while (($#)); do
+	case $1 in
+	--runs) runs=$2; shift 2 ;;
+	--size-mb) size=$2; shift 2 ;;
+	--berth) berth=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+	*) die "unknown argument: $1" ;;
+	esac
+done
+((EUID == 0)) || die "must run as root"
+[[ -x $berth ]] || die "no berth binary at $berth (scripts/build-release.sh)"
+for c in hyperfine podman jq curl socat nft; do
+	command -v "$c" >/dev/null || die "$c is missing (apt-get install hyperfine podman jq curl socat nftables)"
+done
+out=${out:-$repo_root/target/bench/network-$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$out"
+
+tag=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
+tmp=$(mktemp -d /tmp/berth-net.XXXXXX)
+b_run=/run/bb-$tag
+p_run=/run/bp-$tag
+export BERTH_ROOT=$tmp/berth BERTH_RUNROOT=$b_run
+export CONTAINERS_CONF=$tmp/containers.conf
+podman=(podman --root "$tmp/podman" --runroot "$p_run" --storage-driver overlay)
+socat_pid=""
+
+cleanup() {
+	trap - EXIT
+	[[ -n $socat_pid ]] && kill "$socat_pid" 2>/dev/null || true
+	"$berth" rm -f $("$berth" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+	"${podman[@]}" rm -f -t 0 --all >/dev/null 2>&1 || true
+	"${podman[@]}" system reset -f >/dev/null 2>&1 || true
+	umount -R "$tmp/podman" 2>/dev/null || true
+	rm -rf "$tmp" "$b_run" "$p_run"
+}
+trap cleanup EXIT
+
+cat >"$CONTAINERS_CONF" <<'EOF'
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOF
+
+info "preparing the busybox image for berth and podman"
+"$repo_root/scripts/busybox-bundle.sh" "$tmp/bundle" true >/dev/null
+tar -C "$tmp/bundle/rootfs" -cf "$tmp/busybox.tar" .
+"$berth" import -c 'CMD ["sh"]' "$tmp/busybox.tar" busybox:latest >/dev/null
+"${podman[@]}" import --change 'CMD ["sh"]' "$tmp/busybox.tar" busybox:latest >/dev/null
+
+hf() { # name, then hyperfine arguments
+	local name=$1
+	shift
+	hyperfine -N --warmup 3 --runs "$runs" --export-json "$out/$name.json" "$@" >"$out/$name.txt" 2>&1 ||
+		{ cat "$out/$name.txt" >&2; die "hyperfine $name failed"; }
+}
+
+info "run --rm busybox true, without and with the bridge ($runs runs each)"
+# One bridged run first: it creates the default network (and podman's).
+"$berth" run --rm --network bridge busybox true
+"${podman[@]}" run --rm --network bridge busybox true
+hf run-net \
+	-n "berth none" "$berth run --rm --network none busybox true" \
+	-n "berth bridge" "$berth run --rm --network bridge busybox true" \
+	-n "podman none" "${podman[*]} run --rm --network none busybox true" \
+	-n "podman bridge" "${podman[*]} run --rm --network bridge busybox true"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+serve="dd if=/dev/zero of=/srv/big bs=1M count=$size 2>/dev/null && exec httpd -f -p 80 -h /srv"
+bp=$(free_port)
+pp=$(free_port)
+sp=$(free_port)
+info "published-port throughput: ${size} MB per transfer"
+bid=$("$berth" run -d --network bridge --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$bp:80" busybox sh -c "$serve")
+"${podman[@]}" run -d --network bridge --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$pp:80" busybox sh -c "$serve" >/dev/null
+bip=$("$berth" inspect -f '{{.NetworkSettings.IPAddress}}' "$bid")
+socat "TCP-LISTEN:$sp,bind=127.0.0.1,fork,reuseaddr" "TCP:$bip:80" &
+socat_pid=$!
+for u in "127.0.0.1:$bp" "127.0.0.1:$pp" "127.0.0.1:$sp"; do
+	for _ in $(seq 100); do
+		curl -sf -o /dev/null "http://$u/big" && break
+		sleep 0.2
+	done
+	curl -sf -o /dev/null "http://$u/big" || die "nothing served on $u"
+done
+hf ports \
+	-n "berth -p (nft DNAT)" "curl -sf -o /dev/null http://127.0.0.1:$bp/big" \
+	-n "podman -p" "curl -sf -o /dev/null http://127.0.0.1:$pp/big" \
+	-n "userland proxy (socat) to the berth container" "curl -sf -o /dev/null http://127.0.0.1:$sp/big"
+
+median_ms() { jq -r ".results[] | select(.command == \"$2\") | .median * 1000 | . * 10 | round / 10" "$out/$1.json"; }
+{
+	echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ); $runs runs each; loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo
+	echo "| run --rm busybox true | none ms | bridge ms | bridge / none |"
+	echo "| --- | --- | --- | --- |"
+	for t in berth podman; do
+		n=$(median_ms run-net "$t none")
+		b=$(median_ms run-net "$t bridge")
+		echo "| $t | $n | $b | $(echo "scale=2; $b / $n" | bc)x |"
+	done
+	echo
+	echo "| ${size} MB through 127.0.0.1 | median ms | MB/s |"
+	echo "| --- | --- | --- |"
+	for c in "berth -p (nft DNAT)" "podman -p" "userland proxy (socat) to the berth container"; do
+		m=$(median_ms ports "$c")
+		echo "| $c | $m | $(echo "scale=0; $size * 1000 / $m" | bc) |"
+	done
+} | tee "$out/summary.md"
