@@ -4,8 +4,8 @@
 #   bench/container-run.sh [--runs N] [--berth PATH] [--out DIR]
 #
 # Times, with hyperfine, in one run so the ratios are comparable:
-#   run --rm busybox true   berth run --rm / podman run --rm --network none / runc run
-#   run -d                  berth run -d / podman run -d (containers removed afterwards)
+#   run --rm busybox true   berth and podman run --rm --network none / runc run
+#   run -d                  berth and podman run -d --network none (removed afterwards)
 #   exec                    berth exec / podman exec into a running container
 # and reads the idle RSS of one berth-monitor against one conmon. Everything lives
 # in a scratch directory; podman gets its own root, runroot and containers.conf
@@ -84,19 +84,19 @@ hf() { # name, then hyperfine arguments
 
 info "run --rm busybox true ($runs runs each)"
 hf run-rm \
-	-n "berth run --rm" "$berth run --rm busybox true" \
+	-n "berth run --rm" "$berth run --rm --network none busybox true" \
 	-n "podman run --rm" "${podman[*]} run --rm --network none busybox true" \
 	-n "runc run" "sh -c 'exec runc --root $tmp/runc run --bundle $tmp/bundle c\$\$'"
 
 info "run -d busybox sleep 1000"
 hf run-d \
-	-n "berth run -d" "$berth run -d busybox sleep 1000" \
+	-n "berth run -d" "$berth run -d --network none busybox sleep 1000" \
 	-n "podman run -d" "${podman[*]} run -d --network none busybox sleep 1000"
 "$berth" rm -f $("$berth" ps -aq) >/dev/null
 "${podman[@]}" rm -f -t 0 --all >/dev/null
 
 info "exec into a running container"
-bid=$("$berth" run -d busybox sleep 1000)
+bid=$("$berth" run -d --network none busybox sleep 1000)
 pid=$("${podman[@]}" run -d --network none busybox sleep 1000)
 hf exec \
 	-n "berth exec" "$berth exec $bid true" \

@@ -1,6 +1,8 @@
 //! The `berth` command. Installed (or symlinked) as `berth-runtime`, the same binary is a
 //! runc-compatible OCI runtime that containerd, CRI-O and Podman can call directly.
 
+mod config;
+mod confirm;
 mod container_cli;
 mod errors;
 mod format;

@@ -132,7 +132,7 @@ fn inspect_value(engine: &Engine, n: &records::Network) -> anyhow::Result<Value>
 
 /// Names and ids of the networks containers are configured with (even stopped ones):
 /// prune leaves those alone, as Docker does.
-fn referenced(engine: &Engine) -> anyhow::Result<HashSet<String>> {
+pub(crate) fn referenced(engine: &Engine) -> anyhow::Result<HashSet<String>> {
     Ok(engine
         .list()?
         .into_iter()
@@ -260,7 +260,14 @@ pub fn run(
             Ok(i32::from(failed))
         }
         NetworkCmd::Prune(a) => {
-            let _ = a.force;
+            if !a.force
+                && !crate::confirm::confirm(
+                    "This will remove all custom networks not used by at least one container.",
+                )
+            {
+                return Ok(0);
+            }
+            engine.release_stale_networking()?;
             let removed = berth_network::prune(db, &referenced(&engine)?)?;
             if !removed.is_empty() {
                 println!("Deleted Networks:");

@@ -43,6 +43,15 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Every mount point in mountinfo `content` (field 5, unescaped), in mount order.
+pub fn mount_points(content: &str) -> Vec<PathBuf> {
+    content
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape(p)))
+        .collect()
+}
+
 /// Returns the cgroup v1 mounts whose mount point is a direct child of
 /// `root`, first mount of each hierarchy only.
 pub fn parse_v1_mounts(
@@ -181,6 +190,16 @@ pub(crate) fn strip_root(p: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_points_are_unescaped_in_order() {
+        let info =
+            "31 23 0:28 / /a rw - tmpfs tmpfs rw\n32 31 0:29 / /a/with\\040space rw - tmpfs t rw\n";
+        assert_eq!(
+            mount_points(info),
+            vec![PathBuf::from("/a"), PathBuf::from("/a/with space")]
+        );
+    }
 
     const HOST: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

@@ -135,4 +135,34 @@ impl Engine {
         }
         Ok(removed)
     }
+
+    /// Releases the network resources of containers that no longer run: after a host
+    /// reboot, or a monitor killed before its cleanup, addresses stay allocated and
+    /// namespace files, veths and published-port rules may remain. Run by `system
+    /// boot`, `network prune` and `system prune`. Returns the containers released.
+    pub fn release_stale_networking(&self) -> Result<Vec<String>> {
+        let containers: std::collections::HashMap<String, crate::records::Container> = self
+            .list()?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        let mut released = Vec::new();
+        for net in berth_network::records::list(self.db())? {
+            for a in berth_network::ipam::allocations(self.db(), &net.id)? {
+                let id = a.container_id;
+                match containers.get(&id) {
+                    Some(c) if c.state.status.is_active() || self.monitor_pid(&id).is_some() => {
+                        continue
+                    }
+                    Some(c) => self.disconnect(c),
+                    None => {
+                        let _ = berth_network::ports::unpublish(&id);
+                        berth_network::detach(self.db(), &self.layout().run_root, &id)?;
+                    }
+                }
+                released.push(id);
+            }
+        }
+        Ok(released)
+    }
 }

@@ -85,6 +85,8 @@ impl Engine {
     /// `system boot`: after a host start, starts the containers whose restart policy
     /// says so: `always` ones, and `unless-stopped` ones the user had not stopped.
     pub fn boot(&self) -> Result<Vec<(String, Result<()>)>> {
+        // Nothing ran across the reboot: addresses still recorded are stale.
+        self.release_stale_networking()?;
         let mut out = Vec::new();
         for c in self.list()? {
             let p = c.settings.host_config.restart_policy.name.as_str();

@@ -147,19 +147,18 @@ pub fn host_routes() -> Vec<Subnet> {
     out
 }
 
-/// Candidates for networks created without `--subnet`: the default network's first,
-/// then /16s of 172.18–29 for user networks.
+fn is_default_store(db: &Db) -> bool {
+    db.path().parent() == Some(berth_store::default_root().as_path())
+}
+
+/// Candidates for networks created without `--subnet`: /16s of 172.18–29, with the
+/// default network's own four first for it.
 fn candidates(default: bool) -> Vec<Subnet> {
-    if default {
-        return [30u8, 31, 29, 28]
-            .iter()
-            .map(|b| Subnet {
-                addr: Ipv4Addr::new(172, *b, 0, 0),
-                prefix: 16,
-            })
-            .collect();
-    }
-    (18u8..=29)
+    let first: &[u8] = if default { &[30, 31, 29, 28] } else { &[] };
+    first
+        .iter()
+        .copied()
+        .chain(18u8..=29)
         .map(|b| Subnet {
             addr: Ipv4Addr::new(172, b, 0, 0),
             prefix: 16,
@@ -252,7 +251,9 @@ pub fn create(db: &Db, req: NewNetwork, routes: &[Subnet]) -> Result<Network> {
     }
     let id = new_id()?;
     let default = req.name == DEFAULT_NETWORK;
-    let bridge = if default {
+    // `berth0` belongs to the default store; the default network of any other store
+    // (tests, a second root) gets a bridge of its own so the two never share one.
+    let bridge = if default && is_default_store(db) {
         DEFAULT_BRIDGE.to_string()
     } else {
         format!("br-{}", &id[..12])

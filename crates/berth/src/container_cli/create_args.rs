@@ -164,10 +164,11 @@ pub struct CreateArgs {
     /// Write the container ID to the file.
     #[arg(long)]
     pub cidfile: Option<PathBuf>,
-    /// Connect a container to a network: none (the default), host, bridge or the name
-    /// of a network from `berth network create`.
-    #[arg(long, alias = "net", default_value = "none")]
-    pub network: String,
+    /// Connect a container to a network: bridge (the default, or what berth.toml's
+    /// [network] default says), none, host, container:NAME, or the name of a network
+    /// from `berth network create`.
+    #[arg(long, alias = "net")]
+    pub network: Option<String>,
     /// IPv4 address on the container's bridge network (e.g., 172.30.0.10).
     #[arg(long)]
     pub ip: Option<String>,
@@ -339,13 +340,17 @@ impl CreateArgs {
                 None => 0,
             })
         };
-        if self.network.starts_with("container:")
+        let network = match &self.network {
+            Some(n) => n.clone(),
+            None => crate::config::network()?.default,
+        };
+        if network.starts_with("container:")
             && (self.hostname.is_some() || !self.dns.is_empty() || !self.add_host.is_empty())
         {
             bail!(
                 "conflicting options: --network {} shares that container's network, \
                  its hostname, /etc/hosts and DNS settings (drop -h, --dns, --add-host)",
-                self.network
+                network
             );
         }
         if let Some(a) = &self.health_on_failure {
@@ -362,7 +367,7 @@ impl CreateArgs {
         for p in &self.publish {
             parse::parse_publish(p, &mut port_bindings)?;
         }
-        if (!port_bindings.is_empty() || self.publish_all) && self.network == "host" {
+        if (!port_bindings.is_empty() || self.publish_all) && network == "host" {
             eprintln!("WARNING: Published ports are discarded when using host network mode");
         }
         let config = ContainerConfig {
@@ -402,7 +407,7 @@ impl CreateArgs {
             port_bindings,
             publish_all_ports: self.publish_all,
             binds,
-            network_mode: self.network.clone(),
+            network_mode: network,
             ipv4_address: self.ip.clone().unwrap_or_default(),
             restart_policy: match &self.restart {
                 Some(r) => parse::parse_restart(r)?,

@@ -163,7 +163,9 @@ pub fn prune(
     root: &Option<PathBuf>,
     runroot: &Option<PathBuf>,
 ) -> anyhow::Result<i32> {
-    let _ = a.force;
+    if !a.force && !crate::confirm::confirm("This will remove all stopped containers.") {
+        return Ok(0);
+    }
     let engine = open_engine(root, runroot)?;
     let removed = engine.prune()?;
     if !removed.is_empty() {

@@ -186,7 +186,14 @@ pub fn run(
             Ok(i32::from(failed))
         }
         VolumeCmd::Prune(a) => {
-            let _ = a.force;
+            let what = if a.all {
+                "This will remove all local volumes not used by at least one container."
+            } else {
+                "This will remove anonymous local volumes not used by at least one container."
+            };
+            if !a.force && !crate::confirm::confirm(what) {
+                return Ok(0);
+            }
             let (removed, freed) = volumes::prune(db, &vdir, a.all)?;
             if !removed.is_empty() {
                 println!("Deleted Volumes:");

@@ -1,6 +1,5 @@
 //! `tag`, `rmi` / `image rm`, `image prune`.
 
-use std::io::BufRead;
 use std::path::PathBuf;
 
 use anyhow::bail;
@@ -89,20 +88,17 @@ pub fn prune(a: PruneArgs, root: &Option<PathBuf>) -> anyhow::Result<i32> {
             bail!("filter {f:?} is not supported by image prune yet");
         }
     }
-    if !a.force {
-        eprint!(
-            "WARNING! This will remove all {} images.\nAre you sure you want to continue? [y/N] ",
+    if !a.force
+        && !crate::confirm::confirm(&format!(
+            "This will remove all {} images.",
             if a.all {
                 "images without at least one container associated to them"
             } else {
                 "dangling"
             }
-        );
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
-            return Ok(0);
-        }
+        ))
+    {
+        return Ok(0);
     }
     let store = super::open_store(root)?;
     let used = super::images_in_use(&store)?;

@@ -246,6 +246,12 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        // Takes the store's networks with it (its default network's bridge and nft
+        // chains included); what follows catches what a broken reset would leave.
+        let o = self.berth(&["system", "reset", "-f"]);
+        if !o.status.success() {
+            eprintln!("system reset -f failed: {}", show(&o));
+        }
         let ids = self.container_ids();
         if !ids.is_empty() {
             let mut a = vec!["rm", "-f", "-v"];
