@@ -20,6 +20,8 @@ pub(crate) struct LogicalLine {
     pub text: String,
     segments: Vec<Segment>,
     pub end_line: usize,
+    /// The escape character in force when the line was read.
+    pub escape: char,
 }
 
 impl LogicalLine {
@@ -38,21 +40,9 @@ impl LogicalLine {
         (seg.line, seg.column + prefix)
     }
 
+    #[cfg(test)]
     pub(crate) fn start(&self) -> (usize, usize) {
         (self.segments[0].line, self.segments[0].column)
-    }
-
-    #[cfg(test)]
-    pub(crate) fn from_text(text: &str) -> Self {
-        LogicalLine {
-            text: text.to_string(),
-            segments: vec![Segment {
-                start: 0,
-                line: 1,
-                column: 1,
-            }],
-            end_line: 1,
-        }
     }
 }
 
@@ -118,6 +108,7 @@ impl<'a> Reader<'a> {
                     column,
                 }],
                 end_line: line_no,
+                escape: self.escape(),
             };
             while !ended && self.next < self.lines.len() {
                 let raw = self.lines[self.next];
