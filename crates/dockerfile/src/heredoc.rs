@@ -29,6 +29,7 @@ pub(crate) fn markers(line: &str) -> Result<Vec<Heredoc>, String> {
         raw_quotes: true,
         raw_escapes: true,
         skip_unset: false,
+        skip_quotes: false,
     };
     let Ok((_, words)) = process(line, &NoVariables, raw) else {
         return Ok(Vec::new());
@@ -63,6 +64,7 @@ pub(crate) fn marker(word: &str) -> Result<Option<Heredoc>, String> {
         raw_quotes: false,
         raw_escapes: false,
         skip_unset: true,
+        skip_quotes: false,
     };
     let (_, words) = process(rest, &NoVariables, plain)?;
     let [name] = words.as_slice() else {

@@ -26,7 +26,7 @@ mod tests;
 pub use directives::{CheckDirective, Directives};
 pub use dockerfile::{parse, parse_bytes, parse_named, Dockerfile, Stage, StageRef, StageRefError};
 pub use error::ParseError;
-pub use expand::{expand_word, expand_words, ExpandError, Variables};
+pub use expand::{expand_heredoc, expand_word, expand_words, ExpandError, Variables};
 pub use instruction::{
     is_predefined_arg, Add, ArgDecl, CacheSharing, CommandLine, Copy, Healthcheck,
     HealthcheckCommand, Heredoc, Instruction, InstructionKind, KeyValue, Keyword, Location, Mount,

@@ -93,6 +93,23 @@ pub fn expand_words<V: Variables + ?Sized>(
         .map_err(|m| error(word, m))
 }
 
+/// Expands a heredoc body whose delimiter was not quoted ([`crate::Heredoc::expand`]),
+/// as BuildKit does for COPY/ADD heredoc files: variables and the escape
+/// character are processed, quotes are ordinary characters.
+pub fn expand_heredoc<V: Variables + ?Sized>(
+    content: &str,
+    vars: &V,
+    escape: char,
+) -> Result<String, ExpandError> {
+    let opts = Options {
+        skip_quotes: true,
+        ..Options::new(escape)
+    };
+    process(content, vars, opts)
+        .map(|(s, _)| s)
+        .map_err(|m| error(content, m))
+}
+
 fn error(word: &str, message: String) -> ExpandError {
     ExpandError {
         word: crate::error::clip(word),
@@ -110,6 +127,8 @@ pub(crate) struct Options {
     pub raw_escapes: bool,
     /// Leave references to unset variables as written.
     pub skip_unset: bool,
+    /// Treat quotes as ordinary characters.
+    pub skip_quotes: bool,
 }
 
 impl Options {
@@ -119,6 +138,7 @@ impl Options {
             raw_quotes: false,
             raw_escapes: false,
             skip_unset: false,
+            skip_quotes: false,
         }
     }
 }
@@ -241,7 +261,7 @@ impl<V: Variables + ?Sized> Lexer<'_, V> {
                     result.push_str(&value);
                     words.add_string(&value);
                 }
-                '\'' | '"' => {
+                '\'' | '"' if !self.opts.skip_quotes => {
                     let value = if c == '\'' {
                         self.single_quote()?
                     } else {

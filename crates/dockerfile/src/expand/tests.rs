@@ -172,6 +172,7 @@ fn raw_and_skip_unset_modes() {
         raw_quotes: true,
         raw_escapes: true,
         skip_unset: true,
+        skip_quotes: false,
     };
     let (s, w) = process("a \"b c\" \\d $x ${y:-z}", &NoVariables, raw).unwrap();
     assert_eq!(s, "a \"b c\" \\d $x ${y:-z}");
@@ -184,4 +185,16 @@ fn nesting_is_bounded() {
     assert_eq!(err(&deep), "substitutions nested deeper than 100 levels");
     let ok = "${u:-".repeat(50) + "v" + &"}".repeat(50);
     assert_eq!(word(&ok), "v");
+}
+
+#[test]
+fn heredoc_bodies_keep_quotes() {
+    assert_eq!(
+        expand_heredoc("echo \"$a\" '$a'\n", &env(), '\\').unwrap(),
+        "echo \"A\" 'A'\n"
+    );
+    assert_eq!(
+        expand_heredoc("cost: \\$5 ${unset:-none}\n", &env(), '\\').unwrap(),
+        "cost: $5 none\n"
+    );
 }
