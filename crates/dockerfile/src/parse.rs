@@ -80,6 +80,14 @@ pub(crate) fn parse_line(
         .find(['\t', '\u{b}', '\u{c}', '\r', ' '])
         .unwrap_or(body.len());
     let word = &body[..kw_len];
+    if word.is_empty() {
+        let (l, c) = line.position(kw_start);
+        return Err(Failure::new(
+            l,
+            c,
+            "expected an instruction after the line continuation",
+        ));
+    }
     let Some(keyword) = Keyword::parse(word) else {
         let (l, c) = line.position(kw_start);
         let names: Vec<&str> = Keyword::ALL.iter().map(|k| k.as_str()).collect();

@@ -207,6 +207,14 @@ fn stage_names() {
 }
 
 #[test]
+fn continuation_into_nothing() {
+    assert_eq!(
+        body_err("\\\n# c\n\n"),
+        "Dockerfile:2:1: expected an instruction after the line continuation"
+    );
+}
+
+#[test]
 fn heredoc_and_directive_errors() {
     assert_eq!(
         body_err("RUN <<EOF\necho hi\n"),
