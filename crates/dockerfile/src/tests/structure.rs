@@ -119,3 +119,82 @@ fn parse_bytes_reports_invalid_utf8_position() {
     );
     assert!(parse_bytes("Dockerfile", b"FROM x").is_ok());
 }
+
+#[test]
+fn whole_file_ast() {
+    let src = "# syntax=docker/dockerfile:1\nARG BASE=alpine\nFROM ${BASE} AS build\nRUN --mount=type=tmpfs,target=/tmp <<EOF\nmake\nEOF\nFROM scratch\nCOPY --from=build /out /\n";
+    let loc = |line, end_line| Location {
+        line,
+        column: 1,
+        end_line,
+    };
+    let mount = parse_mount("type=tmpfs,target=/tmp").unwrap();
+    let want = Dockerfile {
+        directives: Directives {
+            syntax: Some("docker/dockerfile:1".into()),
+            escape: '\\',
+            check: None,
+        },
+        global_args: vec![Instruction {
+            location: loc(2, 2),
+            original: "ARG BASE=alpine".into(),
+            kind: InstructionKind::Arg(vec![ArgDecl {
+                name: "BASE".into(),
+                default: Some("alpine".into()),
+            }]),
+        }],
+        stages: vec![
+            Stage {
+                index: 0,
+                name: Some("build".into()),
+                base: "${BASE}".into(),
+                platform: None,
+                location: loc(3, 3),
+                original: "FROM ${BASE} AS build".into(),
+                instructions: vec![Instruction {
+                    location: loc(4, 6),
+                    original: "RUN --mount=type=tmpfs,target=/tmp <<EOF".into(),
+                    kind: InstructionKind::Run(Run {
+                        command: CommandLine::Shell("<<EOF".into()),
+                        heredocs: vec![Heredoc {
+                            name: "EOF".into(),
+                            content: "make\n".into(),
+                            expand: true,
+                            chomp: false,
+                            fd: 0,
+                        }],
+                        mounts: vec![mount],
+                        network: None,
+                        security: None,
+                    }),
+                }],
+            },
+            Stage {
+                index: 1,
+                name: None,
+                base: "scratch".into(),
+                platform: None,
+                location: loc(7, 7),
+                original: "FROM scratch".into(),
+                instructions: vec![Instruction {
+                    location: loc(8, 8),
+                    original: "COPY --from=build /out /".into(),
+                    kind: InstructionKind::Copy(Copy {
+                        transfer: Transfer {
+                            sources: vec![Source::Path("/out".into())],
+                            dest: "/".into(),
+                            chown: None,
+                            chmod: None,
+                            link: false,
+                            excludes: vec![],
+                            json: false,
+                        },
+                        from: Some("build".into()),
+                        parents: false,
+                    }),
+                }],
+            },
+        ],
+    };
+    assert_eq!(df(src), want);
+}
