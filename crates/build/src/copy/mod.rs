@@ -120,7 +120,12 @@ fn times_of(st: &Stat) -> Times {
 /// The path `--parents` keeps for a match of `source`: everything after a
 /// `/./` pivot in the source, else the whole path.
 fn parents_rel(source: &str, m: &SourceMatch) -> String {
-    let src = format!("/{}", source.trim_start_matches('/'));
+    // A leading "./" is an ordinary relative path, not a pivot.
+    let mut rest = source.trim_start_matches('/');
+    while let Some(r) = rest.strip_prefix("./") {
+        rest = r.trim_start_matches('/');
+    }
+    let src = format!("/{rest}");
     if let Some(i) = src.find("/./") {
         let prefix = pattern::clean(&src[..i]);
         let prefix = prefix.trim_start_matches('/').trim_start_matches('.');
@@ -652,5 +657,6 @@ mod tests {
         assert_eq!(parents_rel("x/y/a.txt", &m("x/y/a.txt")), "x/y/a.txt");
         assert_eq!(parents_rel("x/./y/a.txt", &m("x/y/a.txt")), "y/a.txt");
         assert_eq!(parents_rel("./x/*.txt", &m("x/a.txt")), "x/a.txt");
+        assert_eq!(parents_rel("./x/./y/a.txt", &m("x/y/a.txt")), "y/a.txt");
     }
 }
