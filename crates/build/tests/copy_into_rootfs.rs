@@ -387,6 +387,27 @@ fn copy_from_a_stage_rootfs() {
     let md = fs::metadata(r.root.join("opt/alias")).unwrap();
     assert!(md.is_file());
     assert_eq!(md.mode() & 0o7777, 0o4755, "setuid kept (set after chown)");
+    // A merged-/usr image: /lib -> usr/lib is written through, not replaced.
+    fs::create_dir_all(stage.path().join("lib")).unwrap();
+    fs::write(stage.path().join("lib/libfoo.so"), "so").unwrap();
+    fs::create_dir_all(r.root.join("usr/lib")).unwrap();
+    symlink("usr/lib", r.root.join("lib")).unwrap();
+    copy::copy(&tree, &["/"], &r.root, "/", &opts("/")).unwrap();
+    assert_eq!(
+        fs::read_link(r.root.join("lib")).unwrap(),
+        PathBuf::from("usr/lib")
+    );
+    assert_eq!(
+        fs::read_to_string(r.root.join("usr/lib/libfoo.so")).unwrap(),
+        "so"
+    );
+    assert!(r.root.join("usr/bin/tool").is_file());
+    copy::copy(&tree, &["lib"], &r.root, "/lib", &opts("/")).unwrap();
+    assert!(fs::symlink_metadata(r.root.join("lib"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
     let e = copy::copy(&tree, &["/nope"], &r.root, "/opt/", &opts("/")).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -688,4 +709,48 @@ fn context_tar_with_an_escaping_entry_is_refused() {
     let e = BuildContext::from_stdin(&data[..], DockerfileSpec::Default, None).unwrap_err();
     // The whole context is refused: nothing is half-used.
     assert!(matches!(e, BuildError::Extract { .. }), "{e}");
+}
+
+#[test]
+fn checksum_of_an_unchanged_10000_file_context_reads_no_content() {
+    use berth_build::checksum::{checksum, StatCache};
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    for d in 0..100 {
+        let dir = ctx.join(format!("d{d:03}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..100 {
+            fs::write(dir.join(format!("f{f:03}")), format!("{d}/{f}")).unwrap();
+        }
+    }
+    let tree = SourceTree::open(&ctx, Ignore::empty(), "the build context").unwrap();
+    let matches = tree.expand(".").unwrap();
+    let cache_file = t.path().join("statcache");
+    // Zero window: these files were written a moment ago.
+    let mut c = StatCache::load(&cache_file).with_racy_window(Duration::ZERO);
+    let first = checksum(&tree, &matches, &Ignore::empty(), &mut c).unwrap();
+    assert_eq!((c.hits, c.misses), (0, 10_000));
+    c.save().unwrap();
+
+    let mut c = StatCache::load(&cache_file).with_racy_window(Duration::ZERO);
+    assert_eq!(c.len(), 10_000);
+    assert_eq!(
+        checksum(&tree, &matches, &Ignore::empty(), &mut c).unwrap(),
+        first
+    );
+    assert_eq!(
+        (c.hits, c.misses),
+        (10_000, 0),
+        "no file content read on a rebuild"
+    );
+
+    // One changed file: one hash, another digest; an --exclude'd change: same digest.
+    fs::write(ctx.join("d042/f042"), "changed").unwrap();
+    let second = checksum(&tree, &matches, &Ignore::empty(), &mut c).unwrap();
+    assert_ne!(second, first);
+    assert_eq!(c.misses, 1);
+    let ex = Ignore::from_patterns(["d042/f042"], "--exclude").unwrap();
+    let a = checksum(&tree, &matches, &ex, &mut c).unwrap();
+    fs::write(ctx.join("d042/f042"), "changed again").unwrap();
+    assert_eq!(checksum(&tree, &matches, &ex, &mut c).unwrap(), a);
 }

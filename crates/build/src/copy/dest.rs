@@ -254,6 +254,16 @@ impl DestRoot {
         mode: u32,
         owner: Owner,
     ) -> Result<bool> {
+        // An existing symlink to a directory (inside the root) is kept and
+        // written through, as Docker does: merged-/usr images have /lib ->
+        // usr/lib, and `COPY rootfs/ /` must not replace that link.
+        if let Ok(st) = statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            if FileType::from_raw_mode(st.st_mode) == FileType::Symlink
+                && matches!(self.lookup(path)?, Some((_, FileType::Directory)))
+            {
+                return Ok(false);
+            }
+        }
         if self.clear(dir, name, path, true)? {
             return Ok(false);
         }

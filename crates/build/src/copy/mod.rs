@@ -151,6 +151,10 @@ struct Copier<'a> {
     links: HashMap<(u64, u64), (Rc<OwnedFd>, OsString)>,
     /// Directories made by this copy, to get their source times at the end.
     dir_times: Vec<(PathBuf, Times)>,
+    /// The last parent directory used: entries of a walk mostly share it. A
+    /// path is written before anything below it (pre-order), so a cached
+    /// parent is never replaced while cached.
+    last_parent: Option<(PathBuf, Rc<OwnedFd>)>,
 }
 
 /// COPY/ADD `sources` (argument strings, wildcards allowed) from `tree` to
@@ -192,6 +196,7 @@ pub fn copy(
         report: CopyReport::default(),
         links: HashMap::new(),
         dir_times: Vec::new(),
+        last_parent: None,
     };
     let existing_dir = matches!(c.dest.lookup(&dest_abs)?, Some((_, FileType::Directory)));
     let into_dir = dir_syntax || existing_dir || matches.len() > 1 || opts.parents;
@@ -240,6 +245,17 @@ impl Copier<'_> {
             Some(c) => c.apply(m, is_dir),
             None => m,
         }
+    }
+
+    fn parent_dir(&mut self, parent: &Path) -> Result<Rc<OwnedFd>> {
+        if let Some((p, fd)) = &self.last_parent {
+            if p == parent {
+                return Ok(fd.clone());
+            }
+        }
+        let fd = Rc::new(self.dest.mkdir_all(parent, PARENT_MODE, self.owner)?);
+        self.last_parent = Some((parent.to_path_buf(), fd.clone()));
+        Ok(fd)
     }
 
     /// A file (or special) source, followed if it is a symlink, to `target`.
@@ -381,7 +397,7 @@ impl Copier<'_> {
         let r = tree.walk(m, &exclude, &mut |e| {
             let path = target.join(e.rel);
             let parent = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-            let dir = Rc::new(self.dest.mkdir_all(&parent, PARENT_MODE, self.owner)?);
+            let dir = self.parent_dir(&parent)?;
             let name = path.file_name().unwrap_or_default().to_os_string();
             let (sdir, sname) = e.dir_and_name();
             match e.kind {
