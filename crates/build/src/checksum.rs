@@ -26,7 +26,7 @@ use rustix::fs::{fstat, FileType, Stat};
 use sha2::{Digest, Sha256};
 
 use crate::error::{BuildError, Result};
-use crate::glob::{SourceMatch, SourceTree};
+use crate::glob::{SourceKind, SourceMatch, SourceTree};
 use crate::ignore::Ignore;
 use crate::walk;
 
@@ -224,6 +224,10 @@ pub fn checksum(
 ) -> Result<String> {
     let mut records = Vec::new();
     for m in matches {
+        // As COPY does: `--exclude` drops a file source by its name.
+        if m.kind != SourceKind::Dir && exclude.is_excluded(m.base_name()) {
+            continue;
+        }
         let Some((_, real, st)) = tree.lookup(&m.path, true)? else {
             return Err(BuildError::SourceNotFound {
                 pattern: format!("/{}", m.path),

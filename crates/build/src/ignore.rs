@@ -446,6 +446,46 @@ mod tests {
     }
 
     #[test]
+    fn edge_cases() {
+        // `**` alone excludes everything; `**x` is Docker's suffix fast path.
+        check("**\n", &[("a", true), ("a/b/c", true)]);
+        check(
+            "**.txt\n",
+            &[("a.txt", true), ("d/e.txt", true), ("txt", false)],
+        );
+        // CRLF files, trailing blanks, patterns climbing out of the context.
+        check("a.txt \r\n\r\n../b\n", &[("a.txt", true), ("b", false)]);
+        // Exceptions and re-exclusions in order; the last match wins.
+        check(
+            "docs\n!docs/*.md\ndocs/secret.md\n",
+            &[
+                ("docs/a.md", false),
+                ("docs/secret.md", true),
+                ("docs/a.txt", true),
+            ],
+        );
+        // An exception for a parent re-includes its whole subtree.
+        check("*\n!keep\n", &[("keep/deep/x", false), ("other/x", true)]);
+        // Matching is on whole components: no partial prefixes.
+        check(
+            "foo\n",
+            &[("foobar", false), ("foo/bar", true), ("bar/foo", false)],
+        );
+        // Classes, ranges and escapes.
+        check(
+            "file[0-9].txt\nlit\\?\n",
+            &[
+                ("file7.txt", true),
+                ("filex.txt", false),
+                ("lit?", true),
+                ("lita", false),
+            ],
+        );
+        assert!(ig("").is_empty());
+        assert!(!ig("# only a comment\n").has_exceptions());
+    }
+
+    #[test]
     fn descending_into_excluded_directories() {
         let i = ig("build\n!build/keep.txt\nvendor\n!**/LICENSE\ntmp\n!tmp*/x/*.rs\n");
         assert!(i.is_excluded("build"));
