@@ -67,6 +67,10 @@ fn make_context(p: &Path) {
     symlink("../../../../../../etc/shadow", p.join("out_rel")).unwrap();
     symlink("nested/a", p.join("inner_link")).unwrap();
     fs::set_permissions(p.join("nested/a"), fs::Permissions::from_mode(0o750)).unwrap();
+    fs::File::open(p.join("nested/a"))
+        .unwrap()
+        .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(OLD + 5))
+        .unwrap();
 }
 
 struct Rootfs {
@@ -240,6 +244,8 @@ fn copy_context_into_hostile_rootfs() {
         .unwrap()
         .mtime();
     assert_eq!(mt as u64, OLD, "mtime kept from the context");
+    let mt = fs::metadata(root.join("srv/app/nested/a")).unwrap().mtime();
+    assert_eq!(mt as u64, OLD + 5, "a new directory gets its source's mtime after its content");
 
     // Into /etc (an absolute symlink out of the root): lands inside the root.
     copy::copy(tree, &["nested"], root, "/etc/conf/", &opts("/")).unwrap();
