@@ -245,7 +245,11 @@ fn copy_context_into_hostile_rootfs() {
         .mtime();
     assert_eq!(mt as u64, OLD, "mtime kept from the context");
     let mt = fs::metadata(root.join("srv/app/nested/a")).unwrap().mtime();
-    assert_eq!(mt as u64, OLD + 5, "a new directory gets its source's mtime after its content");
+    assert_eq!(
+        mt as u64,
+        OLD + 5,
+        "a new directory gets its source's mtime after its content"
+    );
 
     // Into /etc (an absolute symlink out of the root): lands inside the root.
     copy::copy(tree, &["nested"], root, "/etc/conf/", &opts("/")).unwrap();
@@ -308,6 +312,27 @@ fn copy_context_into_hostile_rootfs() {
         fs::read_to_string(root.join("w2/renamed.txt")).unwrap(),
         "linked"
     );
+    // A single-file destination that is a symlink is followed inside the root.
+    fs::create_dir_all(root.join("usr/bin")).unwrap();
+    fs::write(root.join("usr/bin/python3"), "old").unwrap();
+    symlink("python3", root.join("usr/bin/python")).unwrap();
+    copy::copy(tree, &["hl1"], root, "/usr/bin/python", &opts("/")).unwrap();
+    assert_eq!(
+        fs::read_link(root.join("usr/bin/python")).unwrap(),
+        PathBuf::from("python3")
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("usr/bin/python3")).unwrap(),
+        "linked"
+    );
+    symlink("/../../nowhere/file", root.join("dangling")).unwrap();
+    copy::copy(tree, &["hl1"], root, "/dangling", &opts("/")).unwrap();
+    assert_eq!(
+        fs::read_to_string(root.join("nowhere/file")).unwrap(),
+        "linked"
+    );
+    assert!(!Path::new("/nowhere").exists());
+
     // A file where a directory is: refused.
     let e = copy::copy(tree, &["nested"], root, "/w2/renamed.txt", &opts("/")).unwrap_err();
     assert!(matches!(e, BuildError::Destination { .. }), "{e}");

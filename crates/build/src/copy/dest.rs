@@ -37,6 +37,8 @@ pub(crate) struct Attrs {
 
 pub(crate) struct DestRoot {
     pub root: Root,
+    /// Real host path of the root, to turn resolved fds back into image paths.
+    real: PathBuf,
     /// Not root: chown failures with EPERM are ignored (a rootless build
     /// cannot give files away; the user namespace maps them later).
     rootless: bool,
@@ -48,8 +50,12 @@ fn errno_io(e: Errno) -> io::Error {
 
 impl DestRoot {
     pub fn open(path: &Path) -> Result<DestRoot> {
+        let root = Root::open(path).map_err(path_err("opening the destination root"))?;
+        let real = berth_safepath::fd_real_path(root.as_fd())
+            .map_err(path_err("opening the destination root"))?;
         Ok(DestRoot {
-            root: Root::open(path).map_err(path_err("opening the destination root"))?,
+            root,
+            real,
             rootless: !rustix::process::geteuid().is_root(),
         })
     }
@@ -86,6 +92,42 @@ impl DestRoot {
                 path.display()
             ))(e)),
         }
+    }
+
+    /// Where a single-file destination really is: a symlink in its last
+    /// component is followed (inside the root, dangling or not), as Docker
+    /// resolves the destination of a COPY of one file: `COPY py /usr/bin/python`
+    /// with `python -> python3` replaces python3 and keeps the link.
+    pub fn follow_final(&self, path: &Path) -> Result<PathBuf> {
+        let mut cur = path.to_path_buf();
+        for _ in 0..40 {
+            let Some(name) = cur.file_name().map(OsStr::to_os_string) else {
+                return Ok(cur);
+            };
+            let parent = cur.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let Some((pfd, FileType::Directory)) = self.lookup(&parent)? else {
+                return Ok(cur);
+            };
+            let target = match rustix::fs::readlinkat(&pfd, &name, Vec::new()) {
+                Ok(t) => t,
+                Err(Errno::INVAL | Errno::NOENT) => return Ok(cur),
+                Err(e) => return Err(self.err(&cur, "reading symlink", e)),
+            };
+            let target = String::from_utf8_lossy(target.as_bytes()).into_owned();
+            let parent_real = berth_safepath::fd_real_path(pfd.as_fd())
+                .map_err(path_err(format!("resolving {}", parent.display())))?;
+            let parent_in = parent_real
+                .strip_prefix(&self.real)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let joined = if target.starts_with('/') {
+                target
+            } else {
+                format!("/{parent_in}/{target}")
+            };
+            cur = PathBuf::from(crate::pattern::clean(&format!("/{joined}")));
+        }
+        Err(self.err(path, "resolving", Errno::LOOP))
     }
 
     /// Make sure directory `path` exists. Directories created here get

@@ -10,6 +10,8 @@
 //!   that are symlinks are followed (inside the source tree); symlinks below a
 //!   directory source are copied as symlinks, verbatim. Hard links between
 //!   files of one COPY stay hard links.
+//! - A single-file destination that is a symlink in the image is followed
+//!   (inside the root): the link stays and its target is written.
 //! - Files keep their permission bits and their mtimes from the source;
 //!   owners become 0:0, or the `--chown` owner. `--chmod` replaces (octal) or
 //!   edits (symbolic) the mode of every copied file and directory.
@@ -228,7 +230,7 @@ pub fn copy(
                 } else if into_dir {
                     dest_abs.join(m.base_name())
                 } else {
-                    dest_abs.clone()
+                    c.dest.follow_final(&dest_abs)?
                 };
                 c.copy_top_file(m, &target)?;
             }
@@ -541,7 +543,7 @@ fn file_target(
     let (abs, dir_syntax) = dest_path(workdir, dest);
     let is_dir = dir_syntax || matches!(d.lookup(&abs)?, Some((_, FileType::Directory)));
     if !is_dir {
-        return Ok(abs);
+        return d.follow_final(&abs);
     }
     match name {
         Some(n) => Ok(abs.join(n)),
