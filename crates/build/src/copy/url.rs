@@ -2,8 +2,9 @@
 //! file while its sha256 is computed, checked against `--checksum` before
 //! anything lands in the image, and then placed like a COPY of one file with
 //! Docker's URL rules: mode 0600 (unless `--chmod`), mtime from Last-Modified
-//! when the server sends one, name from the URL path when the destination is a
-//! directory. Archives from URLs are never extracted.
+//! when the server sends one; when the destination is a directory the name
+//! comes from Content-Disposition, else the URL path, else "index" (BuildKit's
+//! order). Archives from URLs are never extracted.
 
 use std::io::{Seek, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -39,6 +40,20 @@ pub(crate) fn parse_checksum(url: &str, spec: &str) -> Result<String> {
     Ok(format!("sha256:{}", hex.to_ascii_lowercase()))
 }
 
+/// `filename=` of a Content-Disposition header, if it is a plain name (no
+/// '/' or '\\', not "." or "..").
+fn disposition_name(v: &str) -> Option<String> {
+    let rest = v.split(';').map(str::trim).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("filename")
+            .then_some(v.trim())
+    })?;
+    let name = rest.trim_matches('"');
+    (!name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\']))
+        .then(|| name.to_string())
+}
+
 /// The last non-empty segment of the URL path, percent-decoding left alone
 /// except for what is unsafe in a file name.
 fn name_from_url(u: &reqwest::Url) -> Option<String> {
@@ -64,7 +79,7 @@ pub(crate) fn download(url: &str, timeout: Duration) -> Result<Downloaded> {
         .map_err(|e| fail(format!("cannot start the HTTP client: {e}")))?;
     let mut file =
         tempfile::tempfile().map_err(|e| fail(format!("cannot create a temporary file: {e}")))?;
-    let (modified, hash) = rt.block_on(async {
+    let (modified, disposition, hash) = rt.block_on(async {
         let client = reqwest::Client::builder()
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
@@ -79,6 +94,11 @@ pub(crate) fn download(url: &str, timeout: Duration) -> Result<Downloaded> {
         if !resp.status().is_success() {
             return Err(fail(format!("server answered {}", resp.status())));
         }
+        let disposition = resp
+            .headers()
+            .get(reqwest::header::CONTENT_DISPOSITION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(disposition_name);
         let modified = resp
             .headers()
             .get(reqwest::header::LAST_MODIFIED)
@@ -92,13 +112,18 @@ pub(crate) fn download(url: &str, timeout: Duration) -> Result<Downloaded> {
             file.write_all(&chunk)
                 .map_err(|e| fail(format!("writing the temporary file: {e}")))?;
         }
-        Ok::<_, BuildError>((modified, h.finalize()))
+        Ok::<_, BuildError>((modified, disposition, h.finalize()))
     })?;
     file.rewind()
         .map_err(|e| fail(format!("rewinding the temporary file: {e}")))?;
     Ok(Downloaded {
         file,
-        name: name_from_url(&parsed),
+        // BuildKit's order: Content-Disposition, the URL path, "index".
+        name: Some(
+            disposition
+                .or_else(|| name_from_url(&parsed))
+                .unwrap_or_else(|| "index".to_string()),
+        ),
         modified,
         sha256: format!("sha256:{}", hex::encode(hash)),
     })
@@ -142,6 +167,19 @@ mod tests {
         assert_eq!(n("http://h/a/b.tar.gz?x=1").as_deref(), Some("b.tar.gz"));
         assert_eq!(n("http://h/a/dir/").as_deref(), Some("dir"));
         assert_eq!(n("http://h/"), None);
+        assert_eq!(
+            disposition_name("attachment; filename=\"pkg.tgz\"").as_deref(),
+            Some("pkg.tgz")
+        );
+        assert_eq!(
+            disposition_name("attachment; FILENAME=a.bin").as_deref(),
+            Some("a.bin")
+        );
+        assert_eq!(
+            disposition_name("attachment; filename=\"../../etc/passwd\""),
+            None
+        );
+        assert_eq!(disposition_name("inline"), None);
         assert!(download("ftp://h/x", Duration::from_secs(1)).is_err());
     }
 }
