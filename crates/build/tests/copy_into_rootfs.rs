@@ -625,8 +625,9 @@ fn add_from_url_with_checksums() {
         vec![
             ("/files/tool.txt", body.clone()),
             ("/a.tar.gz", tgz.clone()),
+            ("/", b"root".to_vec()),
         ],
-        5,
+        6,
     );
     let r = make_rootfs();
 
@@ -692,6 +693,16 @@ fn add_from_url_with_checksums() {
     )
     .unwrap();
     assert!(!r.outside.path().join("tool.txt").exists());
+    // No name in the URL: "index", as BuildKit names it.
+    let added = copy::add_url(
+        &format!("{base}/"),
+        &r.root,
+        "/idx/",
+        &UrlOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(added.path, PathBuf::from("/idx/index"));
+    assert_eq!(fs::read(r.root.join("idx/index")).unwrap(), b"root");
     server.join().unwrap();
 }
 
