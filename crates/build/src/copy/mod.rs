@@ -70,7 +70,9 @@ pub struct CopyOptions {
     pub parents: bool,
     /// The image's WORKDIR (absolute); "" means "/".
     pub workdir: String,
-    /// ADD: extract local tar archives instead of copying them.
+    /// ADD: extract source files that are tar archives instead of copying
+    /// them. Docker does this for ADD from the build context only; the
+    /// executor leaves it off for COPY and for `--from` sources.
     pub extract_archives: bool,
 }
 
@@ -130,7 +132,10 @@ fn parents_rel(source: &str, m: &SourceMatch) -> String {
     let src = format!("/{rest}");
     if let Some(i) = src.find("/./") {
         let prefix = pattern::clean(&src[..i]);
-        let prefix = prefix.trim_start_matches('/').trim_start_matches('.');
+        let prefix = match prefix.trim_start_matches('/') {
+            "." => "",
+            p => p,
+        };
         let depth = if prefix.is_empty() {
             0
         } else {
