@@ -389,7 +389,9 @@ impl<'o> Extractor<'o> {
             return Ok(0);
         }
         if let Some(name) = path.file_name() {
-            if name.as_bytes().starts_with(whiteout::PREFIX) {
+            if self.opts.whiteouts != WhiteoutMode::Keep
+                && name.as_bytes().starts_with(whiteout::PREFIX)
+            {
                 self.whiteout(&path, name.as_bytes(), &entry)?;
                 return Ok(0);
             }

@@ -42,6 +42,9 @@ pub enum WhiteoutMode {
     Overlay,
     /// Delete the whited-out paths from the destination.
     Apply,
+    /// Not a layer (a build context, an `ADD` archive): `.wh.*` names are
+    /// ordinary files, as `tar -x` would make them.
+    Keep,
 }
 
 impl Extractor<'_> {
@@ -67,6 +70,7 @@ impl Extractor<'_> {
         self.stats.whiteouts += 1;
         let target = parent.join(OsStr::from_bytes(hidden));
         match self.opts.whiteouts {
+            super::WhiteoutMode::Keep => unreachable!("extract() keeps .wh. names as files"),
             super::WhiteoutMode::Overlay => self.overlay_whiteout(&target, entry),
             super::WhiteoutMode::Apply => {
                 if self.created.contains(&target) {
@@ -127,6 +131,7 @@ impl Extractor<'_> {
 
     fn opaque(&mut self, dir_path: &Path, entry: &str) -> Result<(), LayerError> {
         match self.opts.whiteouts {
+            WhiteoutMode::Keep => unreachable!("extract() keeps .wh. names as files"),
             WhiteoutMode::Overlay => {
                 let fd = self.dir_fd(dir_path, entry)?;
                 let first = if self.opts.rootless {
