@@ -1,6 +1,7 @@
 //! The `berth` command. Installed (or symlinked) as `berth-runtime`, the same binary is a
 //! runc-compatible OCI runtime that containerd, CRI-O and Podman can call directly.
 
+mod build_cli;
 mod config;
 mod confirm;
 mod container_cli;
@@ -106,6 +107,13 @@ enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image_cli::ImageCmd),
+    /// Build an image from a Dockerfile.
+    ///
+    /// Examples: berth build -t app:1 .    berth build -f ci/Dockerfile --target test .
+    Build(build_cli::BuildArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(build_cli::BuilderCmd),
     /// List images.
     Images(image_cli::list::ImagesArgs),
     /// Show the history of an image.
@@ -171,6 +179,7 @@ fn main() -> ExitCode {
             | Command::Login(_)
             | Command::Logout(_)
             | Command::Registry(_)
+            | Command::Build(_)
     );
     if !networked {
         // SAFETY: installing SIG_DFL for SIGPIPE before any thread exists.
@@ -206,7 +215,9 @@ fn main() -> ExitCode {
         Command::Volume(c) => container_cli::volume::run(c, &root, &rr),
         Command::Network(c) => network_cli::run(c, &root, &rr),
         Command::Runtime { args } => return runtime_cli::main("berth runtime", args),
-        Command::Image(c) => image_cli::run(c, &root),
+        Command::Image(c) => image_cli::run(c, &root, &rr),
+        Command::Build(a) => build_cli::build(a, &root, &rr),
+        Command::Builder(c) => build_cli::builder(c, &root, &rr),
         Command::Images(a) => image_cli::list::images(a, &root),
         Command::History(a) => image_cli::inspect::history(a, &root),
         Command::Tag(a) => image_cli::remove::tag(a, &root),

@@ -93,6 +93,31 @@ pub enum BuildError {
         actual: String,
     },
 
+    /// The Dockerfile does not parse (nothing has run).
+    #[error("{0}")]
+    Parse(#[from] berth_dockerfile::ParseError),
+
+    /// A container-side failure (the spec, the rootfs, the runtime).
+    #[error(transparent)]
+    Engine(#[from] berth_engine::error::EngineError),
+
+    /// The image store refused a layer or an image, or a base image is missing.
+    #[error(transparent)]
+    Image(#[from] berth_image::ImageError),
+
+    /// A step that cannot be carried out as written (a bad variable, an unknown
+    /// stage, a flag value).
+    #[error("{step}: {why}")]
+    Step { step: String, why: String },
+
+    /// A RUN whose process failed.
+    #[error("{step}: process \"{command}\" did not complete successfully: exit code: {code}")]
+    RunFailed {
+        step: String,
+        command: String,
+        code: i32,
+    },
+
     /// The stat cache file could not be written.
     #[error("stat cache {}: {source}", path.display())]
     StatCache {

@@ -20,6 +20,7 @@ pub mod checksum;
 pub mod context;
 pub mod copy;
 pub mod error;
+pub mod exec;
 pub mod glob;
 pub mod ignore;
 pub mod pattern;

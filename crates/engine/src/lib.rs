@@ -9,7 +9,7 @@ mod copy;
 pub mod create;
 mod engine;
 pub mod error;
-mod etc_files;
+pub mod etc_files;
 mod fscopy;
 pub mod layout;
 pub mod model;

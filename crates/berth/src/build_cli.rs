@@ -1,0 +1,254 @@
+//! `build` (also `image build`) and `builder prune`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use berth_build::context::{BuildContext, DockerfileSpec};
+use berth_build::exec::{self, BuildOptions, Progress, SecretSource};
+use berth_image::ImageRef;
+
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (name:tag); may be given several times.
+    #[arg(short = 't', long = "tag")]
+    tags: Vec<String>,
+    /// Name of the Dockerfile (default: PATH/Dockerfile; `-` reads it from stdin).
+    #[arg(short = 'f', long = "file")]
+    file: Option<String>,
+    /// Set build-time variables (NAME=VALUE, or NAME to take it from the environment).
+    #[arg(long = "build-arg")]
+    build_args: Vec<String>,
+    /// Set the target build stage to build.
+    #[arg(long)]
+    target: Option<String>,
+    /// Do not use the cache when building the image.
+    #[arg(long)]
+    no_cache: bool,
+    /// Always pull the base images (berth pulls missing ones anyway).
+    #[arg(long)]
+    pull: bool,
+    /// Set metadata for the image (KEY=VALUE).
+    #[arg(long)]
+    label: Vec<String>,
+    /// Write the image ID to the file.
+    #[arg(long)]
+    iidfile: Option<PathBuf>,
+    /// Suppress the build output and print the image ID on success.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Secret to expose to RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR.
+    #[arg(long)]
+    secret: Vec<String>,
+    /// Networking mode for the RUN instructions: default, host or none.
+    #[arg(long, default_value = "default")]
+    network: String,
+    /// Target platform; berth builds for the host's platform.
+    #[arg(long)]
+    platform: Option<String>,
+    /// Type of progress output: auto, plain, tty (tty prints plain lines for now).
+    #[arg(long, default_value = "auto")]
+    progress: String,
+    /// Timestamp (seconds since the epoch) for the image and its files; default from
+    /// SOURCE_DATE_EPOCH.
+    #[arg(long)]
+    source_date_epoch: Option<i64>,
+    /// Build context: a directory, or `-` for a tar archive on stdin.
+    path: String,
+}
+
+#[derive(clap::Subcommand)]
+pub enum BuilderCmd {
+    /// Remove the build cache.
+    Prune(PruneArgs),
+}
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    force: bool,
+    /// Accepted for Docker compatibility: berth's cache index has no internal/shared split.
+    #[arg(short, long)]
+    all: bool,
+}
+
+fn secrets(items: &[String]) -> anyhow::Result<BTreeMap<String, SecretSource>> {
+    let mut m = BTreeMap::new();
+    for s in items {
+        let mut id = None;
+        let mut src = None;
+        for part in s.split(',') {
+            match part.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(SecretSource::File(PathBuf::from(v))),
+                Some(("env", v)) => src = Some(SecretSource::Env(v.to_string())),
+                Some(("type", "file" | "env")) => {}
+                _ => bail!("invalid --secret {s:?}: use id=ID,src=FILE or id=ID,env=VAR"),
+            }
+        }
+        let Some(id) = id else {
+            bail!("invalid --secret {s:?}: it needs id=")
+        };
+        let src = src.unwrap_or_else(|| SecretSource::Env(id.clone()));
+        m.insert(id, src);
+    }
+    Ok(m)
+}
+
+fn host_platform() -> String {
+    format!("linux/{}", berth_image::platform::host_arch())
+}
+
+pub fn build(
+    a: BuildArgs,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
+    if let Some(p) = &a.platform {
+        let p = p.trim_end_matches("/v8");
+        if p != host_platform() {
+            bail!(
+                "--platform {p}: berth builds for the host's platform ({}) only; \
+                 cross-platform RUN steps need binfmt/qemu-user support, which berth does not use yet",
+                host_platform()
+            );
+        }
+    }
+    if !matches!(a.network.as_str(), "default" | "host" | "none") {
+        bail!(
+            "invalid --network {:?}: use default, host or none",
+            a.network
+        );
+    }
+    if !matches!(
+        a.progress.as_str(),
+        "auto" | "plain" | "tty" | "quiet" | "rawjson"
+    ) {
+        bail!(
+            "invalid --progress {:?}: use auto, plain or tty",
+            a.progress
+        );
+    }
+    let mut build_args = BTreeMap::new();
+    for b in &a.build_args {
+        match b.split_once('=') {
+            Some((k, v)) => build_args.insert(k.to_string(), v.to_string()),
+            None => match std::env::var(b) {
+                Ok(v) => build_args.insert(b.clone(), v),
+                Err(_) => None,
+            },
+        };
+    }
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let tags = a
+        .tags
+        .iter()
+        .map(|t| ImageRef::parse(t).with_context(|| format!("invalid tag {t:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let source_date_epoch = match a.source_date_epoch {
+        Some(e) => Some(e),
+        None => match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.is_empty() => Some(
+                v.parse()
+                    .with_context(|| format!("invalid SOURCE_DATE_EPOCH {v:?}"))?,
+            ),
+            _ => None,
+        },
+    };
+    let opts = BuildOptions {
+        tags,
+        build_args,
+        target: a.target.clone(),
+        no_cache: a.no_cache,
+        labels,
+        network: a.network.clone(),
+        secrets: secrets(&a.secret)?,
+        source_date_epoch,
+    };
+
+    let engine = crate::container_cli::open_engine(root, runroot)?;
+    let tmp_parent = engine.images().store().tmp_dir();
+    std::fs::create_dir_all(&tmp_parent).ok();
+    let spec = match a.file.as_deref() {
+        None => DockerfileSpec::Default,
+        Some("-") => {
+            if a.path == "-" {
+                bail!("-f - and a context on stdin cannot both read stdin");
+            }
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+                .context("reading the Dockerfile from stdin")?;
+            DockerfileSpec::Content(b)
+        }
+        // With a tar context the file is inside it; otherwise, as Docker resolves
+        // it, relative to the current directory (it may lie outside the context).
+        Some(f) if a.path == "-" => DockerfileSpec::InContext(f.to_string()),
+        Some(f) => DockerfileSpec::Host(PathBuf::from(f)),
+    };
+    let ctx = if a.path == "-" {
+        BuildContext::from_stdin(std::io::stdin().lock(), spec, Some(&tmp_parent))?
+    } else {
+        BuildContext::from_dir(Path::new(&a.path), spec)?
+    };
+    let quiet = a.quiet || a.progress == "quiet";
+    let progress = Progress::new(quiet, Box::new(std::io::stderr()));
+    let _ = std::io::stderr().is_terminal();
+    let pull_always = a.pull;
+    let resolve = |name: &str| -> berth_build::Result<berth_image::ImageRecord> {
+        let images = engine.images();
+        if pull_always || images.resolve(name).is_err() {
+            if let Err(e) = crate::registry_client_cli::pull_quietly(name, None, true, root) {
+                if images.resolve(name).is_err() {
+                    return Err(berth_build::BuildError::Step {
+                        step: format!("FROM {name}"),
+                        why: format!("the image is not in the store and pulling it failed: {e:#}"),
+                    });
+                }
+            }
+        }
+        Ok(images.resolve(name)?)
+    };
+    let img = exec::build(&engine, &ctx, &opts, &resolve, progress)?;
+    if let Some(f) = &a.iidfile {
+        std::fs::write(f, &img.id).with_context(|| format!("writing {}", f.display()))?;
+    }
+    if quiet {
+        println!("{}", img.id);
+    }
+    Ok(0)
+}
+
+pub fn builder(
+    cmd: BuilderCmd,
+    root: &Option<PathBuf>,
+    runroot: &Option<PathBuf>,
+) -> anyhow::Result<i32> {
+    match cmd {
+        BuilderCmd::Prune(a) => {
+            let _ = a.all;
+            if !a.force && !crate::confirm::confirm("This will remove all dangling build cache.") {
+                return Ok(0);
+            }
+            let engine = crate::container_cli::open_engine(root, runroot)?;
+            let n = exec::cache::Cache::open(engine.images().root()).clear()?;
+            let dir = engine.images().root().join("build-cache-mounts");
+            let freed = berth_engine::volumes::dir_size(&dir);
+            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_file(engine.images().root().join("build-cache-stat"));
+            // Layers only the cache kept go too.
+            let layers = engine.images().gc_layers()?;
+            println!("Deleted build cache objects: {n}");
+            println!(
+                "Total reclaimed space: {}",
+                crate::human::size(freed + layers)
+            );
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Each instruction applied to the stage being built: metadata ones edit the image
+//! config (and add an empty-layer history entry, as BuildKit does); RUN, COPY, ADD
+//! and WORKDIR go to their steps.
+
+use berth_dockerfile::{
+    expand_word, expand_words, CommandLine, Healthcheck, Instruction, InstructionKind,
+};
+use serde_json::{json, Value};
+
+use super::{Builder, State};
+use crate::error::{BuildError, Result};
+
+fn ns(d: Option<std::time::Duration>) -> Option<u128> {
+    d.map(|d| d.as_nanos()).filter(|n| *n > 0)
+}
+
+impl Builder<'_> {
+    pub(crate) fn expand1(&self, st: &State, ins: &Instruction, word: &str) -> Result<String> {
+        expand_word(word, &st.vars(), self.escape()).map_err(|e| BuildError::Step {
+            step: ins.original.clone(),
+            why: e.to_string(),
+        })
+    }
+
+    pub(crate) fn expand_n(
+        &self,
+        st: &State,
+        ins: &Instruction,
+        word: &str,
+    ) -> Result<Vec<String>> {
+        expand_words(word, &st.vars(), self.escape()).map_err(|e| BuildError::Step {
+            step: ins.original.clone(),
+            why: e.to_string(),
+        })
+    }
+
+    /// A command in the config: the exec form as is, the shell form under the
+    /// stage's SHELL.
+    fn command_value(st: &State, c: &CommandLine) -> Value {
+        match c {
+            CommandLine::Exec(v) => json!(v),
+            CommandLine::Shell(s) if s.is_empty() => Value::Null,
+            CommandLine::Shell(s) => {
+                let mut v = st.shell();
+                v.push(s.clone());
+                json!(v)
+            }
+        }
+    }
+
+    pub(crate) fn apply(&mut self, st: &mut State, ins: &Instruction) -> Result<()> {
+        let now = self.now();
+        let title = format!("[{} {}/{}] {}", st.label, st.step, st.total, ins.original);
+        match &ins.kind {
+            InstructionKind::Run(r) => return self.run_step(st, ins, r, &title),
+            InstructionKind::Copy(c) => {
+                return self.transfer_step(
+                    st,
+                    ins,
+                    &c.transfer,
+                    c.from.as_deref(),
+                    c.parents,
+                    None,
+                    &title,
+                )
+            }
+            InstructionKind::Add(a) => {
+                return self.transfer_step(st, ins, &a.transfer, None, false, Some(a), &title)
+            }
+            InstructionKind::Workdir(w) => return self.workdir_step(st, ins, w, &title),
+            InstructionKind::Arg(decls) => {
+                let globals = self.global_args()?;
+                for d in decls {
+                    let v = match self.opts.build_args.get(&d.name) {
+                        Some(v) => {
+                            self.used_args.insert(d.name.clone());
+                            Some(v.clone())
+                        }
+                        None => match &d.default {
+                            Some(def) => Some(self.expand1(st, ins, def)?),
+                            None => globals.get(&d.name).cloned(),
+                        },
+                    };
+                    match v {
+                        Some(v) => st.args.insert(d.name.clone(), v),
+                        None => st.args.remove(&d.name),
+                    };
+                }
+                return Ok(());
+            }
+            InstructionKind::Env(kvs) => {
+                for kv in kvs {
+                    let k = self.expand1(st, ins, &kv.key)?;
+                    let v = self.expand1(st, ins, &kv.value)?;
+                    let mut env = st.env_list();
+                    env.retain(|e| e.split_once('=').map_or(e.as_str(), |p| p.0) != k);
+                    env.push(format!("{k}={v}"));
+                    st.config().insert("Env".into(), json!(env));
+                }
+            }
+            InstructionKind::Label(kvs) => {
+                for kv in kvs {
+                    let k = self.expand1(st, ins, &kv.key)?;
+                    let v = self.expand1(st, ins, &kv.value)?;
+                    let labels = st.config().entry("Labels").or_insert_with(|| json!({}));
+                    if !labels.is_object() {
+                        *labels = json!({});
+                    }
+                    labels[k] = json!(v);
+                }
+            }
+            InstructionKind::Expose(ports) => {
+                for p in ports {
+                    for p in self.expand_n(st, ins, p)? {
+                        let key = if p.contains('/') {
+                            p.to_ascii_lowercase()
+                        } else {
+                            format!("{p}/tcp")
+                        };
+                        let e = st
+                            .config()
+                            .entry("ExposedPorts")
+                            .or_insert_with(|| json!({}));
+                        if !e.is_object() {
+                            *e = json!({});
+                        }
+                        e[key] = json!({});
+                    }
+                }
+            }
+            InstructionKind::Volume(vols) => {
+                for v in vols {
+                    let v = self.expand1(st, ins, v)?;
+                    let e = st.config().entry("Volumes").or_insert_with(|| json!({}));
+                    if !e.is_object() {
+                        *e = json!({});
+                    }
+                    e[v] = json!({});
+                }
+            }
+            InstructionKind::User(u) => {
+                let u = self.expand1(st, ins, u)?;
+                st.config().insert("User".into(), json!(u));
+            }
+            InstructionKind::StopSignal(s) => {
+                let s = self.expand1(st, ins, s)?;
+                st.config().insert("StopSignal".into(), json!(s));
+            }
+            InstructionKind::Cmd(c) => {
+                let v = Self::command_value(st, c);
+                st.config().insert("Cmd".into(), v);
+                st.cmd_set = true;
+            }
+            InstructionKind::Entrypoint(c) => {
+                let v = Self::command_value(st, c);
+                st.config().insert("Entrypoint".into(), v);
+                // An inherited CMD no longer applies to a new ENTRYPOINT.
+                if !st.cmd_set {
+                    st.config().insert("Cmd".into(), Value::Null);
+                }
+            }
+            InstructionKind::Shell(v) => {
+                st.config().insert("Shell".into(), json!(v));
+            }
+            InstructionKind::Healthcheck(h) => {
+                let v = match h {
+                    Healthcheck::None => json!({"Test": ["NONE"]}),
+                    Healthcheck::Check(c) => {
+                        let test = match &c.command {
+                            CommandLine::Exec(a) => {
+                                let mut t = vec!["CMD".to_string()];
+                                t.extend(a.iter().cloned());
+                                t
+                            }
+                            CommandLine::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
+                        };
+                        let mut h = json!({"Test": test});
+                        for (k, d) in [
+                            ("Interval", c.interval),
+                            ("Timeout", c.timeout),
+                            ("StartPeriod", c.start_period),
+                            ("StartInterval", c.start_interval),
+                        ] {
+                            if let Some(n) = ns(d) {
+                                h[k] = json!(n as u64);
+                            }
+                        }
+                        if let Some(r) = c.retries.filter(|r| *r > 0) {
+                            h["Retries"] = json!(r);
+                        }
+                        h
+                    }
+                };
+                st.config().insert("Healthcheck".into(), v);
+            }
+            InstructionKind::Onbuild(o) => {
+                let e = st.config().entry("OnBuild").or_insert_with(|| json!([]));
+                if !e.is_array() {
+                    *e = json!([]);
+                }
+                if let Some(a) = e.as_array_mut() {
+                    a.push(json!(o.expression));
+                }
+            }
+            InstructionKind::Maintainer(m) => {
+                st.raw["author"] = json!(m);
+            }
+        }
+        st.history(&ins.original, true, &now);
+        Ok(())
+    }
+}

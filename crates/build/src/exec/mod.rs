@@ -1,0 +1,418 @@
+//! The executor: a parsed Dockerfile built into an image.
+//!
+//! Stages are built on demand from the target down (a stage nothing needs is never
+//! built), each once. Metadata instructions (ENV, LABEL, CMD, ...) edit the stage's
+//! image config and add an empty-layer history entry, as BuildKit records them;
+//! RUN, COPY, ADD and WORKDIR are steps on an overlay snapshot whose changes become
+//! a layer (see [`step`]), looked up first in the build cache by a key made of the
+//! parent's key and everything the step depends on.
+
+pub mod cache;
+mod instructions;
+mod progress;
+mod run;
+mod runstep;
+mod step;
+mod transfer;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+use berth_dockerfile::{expand_word, Dockerfile, StageRef};
+use berth_engine::Engine;
+use berth_image::{ImageRecord, ImageRef};
+use serde_json::{json, Value};
+
+pub use progress::Progress;
+
+use crate::checksum::StatCache;
+use crate::context::BuildContext;
+use crate::error::{BuildError, Result};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Where a `--secret id=..` comes from.
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    File(PathBuf),
+    Env(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub tags: Vec<ImageRef>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub labels: BTreeMap<String, String>,
+    /// RUN's network unless a step says otherwise: `default` (the host's), `host`
+    /// or `none`.
+    pub network: String,
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// `--source-date-epoch` / `SOURCE_DATE_EPOCH`: timestamps in the image and its
+    /// layers, for reproducible digests.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// Finds a base or `--from` image by name (pulling it if the caller wishes).
+pub type ImageResolver<'a> = dyn Fn(&str) -> Result<ImageRecord> + 'a;
+
+/// A built stage: its image config (as JSON) and layers.
+#[derive(Debug, Clone)]
+pub struct StageResult {
+    pub raw: Value,
+    pub diff_ids: Vec<String>,
+    /// The cache key of its last file step (or of its base).
+    pub key: String,
+}
+
+pub struct Builder<'a> {
+    pub(crate) engine: &'a Engine,
+    pub(crate) ctx: &'a BuildContext,
+    pub(crate) opts: &'a BuildOptions,
+    pub(crate) resolve: &'a ImageResolver<'a>,
+    pub(crate) cache: cache::Cache,
+    pub(crate) progress: Progress,
+    pub(crate) file: Dockerfile,
+    pub(crate) stat: StatCache,
+    built: HashMap<usize, StageResult>,
+    /// The stage being built (for `--from` references, which may not name it).
+    pub(crate) current: usize,
+    building: HashSet<usize>,
+    pub(crate) used_args: HashSet<String>,
+}
+
+/// The state of the stage being built.
+pub(crate) struct State {
+    pub raw: Value,
+    pub diff_ids: Vec<String>,
+    pub key: String,
+    /// ARG values in scope (declared in this stage).
+    pub args: BTreeMap<String, String>,
+    /// CMD set in this stage (an ENTRYPOINT then keeps it).
+    pub cmd_set: bool,
+    pub label: String,
+    pub step: usize,
+    pub total: usize,
+}
+
+impl State {
+    pub fn config(&mut self) -> &mut serde_json::Map<String, Value> {
+        if !self.raw["config"].is_object() {
+            self.raw["config"] = json!({});
+        }
+        self.raw["config"].as_object_mut().expect("object")
+    }
+
+    pub fn env_list(&self) -> Vec<String> {
+        self.raw["config"]["Env"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// What `$NAME` means here: the stage's ARGs, overridden by its ENV.
+    pub fn vars(&self) -> BTreeMap<String, String> {
+        let mut m = self.args.clone();
+        for e in self.env_list() {
+            if let Some((k, v)) = e.split_once('=') {
+                m.insert(k.to_string(), v.to_string());
+            }
+        }
+        m
+    }
+
+    pub fn workdir(&self) -> String {
+        match self.raw["config"]["WorkingDir"].as_str() {
+            Some(w) if !w.is_empty() => w.to_string(),
+            _ => "/".to_string(),
+        }
+    }
+
+    pub fn shell(&self) -> Vec<String> {
+        match self.raw["config"]["Shell"].as_array() {
+            Some(a) if !a.is_empty() => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            _ => vec!["/bin/sh".into(), "-c".into()],
+        }
+    }
+
+    pub fn history(&mut self, created_by: &str, empty: bool, created: &str) {
+        let mut h = json!({"created": created, "created_by": created_by,
+                           "comment": "buildkit.dockerfile.v0"});
+        if empty {
+            h["empty_layer"] = json!(true);
+        }
+        match self.raw["history"].as_array_mut() {
+            Some(a) => a.push(h),
+            None => self.raw["history"] = json!([h]),
+        }
+    }
+}
+
+fn rfc3339(epoch: Option<i64>) -> String {
+    match epoch {
+        None => berth_image::store::now(),
+        Some(s) => {
+            let (days, rem) = (s.div_euclid(86400), s.rem_euclid(86400));
+            let z = days + 719_468;
+            let era = z.div_euclid(146_097);
+            let doe = z - era * 146_097;
+            let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+            let mp = (5 * doy + 2) / 153;
+            let day = doy - (153 * mp + 2) / 5 + 1;
+            let month = if mp < 10 { mp + 3 } else { mp - 9 };
+            let year = yoe + era * 400 + i64::from(month <= 2);
+            format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+                rem / 3600,
+                rem % 3600 / 60,
+                rem % 60
+            )
+        }
+    }
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(
+        engine: &'a Engine,
+        ctx: &'a BuildContext,
+        opts: &'a BuildOptions,
+        resolve: &'a ImageResolver<'a>,
+        progress: Progress,
+    ) -> Result<Builder<'a>> {
+        let file = berth_dockerfile::parse_bytes(ctx.dockerfile_name(), ctx.dockerfile())?;
+        let root = engine.images().root().to_path_buf();
+        let stat = StatCache::load(&root.join("build-cache-stat"));
+        Ok(Builder {
+            engine,
+            ctx,
+            opts,
+            resolve,
+            cache: cache::Cache::open(&root),
+            progress,
+            file,
+            stat,
+            built: HashMap::new(),
+            current: 0,
+            building: HashSet::new(),
+            used_args: HashSet::new(),
+        })
+    }
+
+    pub(crate) fn now(&self) -> String {
+        rfc3339(self.opts.source_date_epoch)
+    }
+
+    pub(crate) fn escape(&self) -> char {
+        self.file.escape()
+    }
+
+    /// The ARGs before the first FROM, with their `--build-arg` values.
+    pub(crate) fn global_args(&mut self) -> Result<BTreeMap<String, String>> {
+        let mut m = BTreeMap::new();
+        let decls: Vec<_> = self.file.global_arg_decls().cloned().collect();
+        for d in decls {
+            let v =
+                match self.opts.build_args.get(&d.name) {
+                    Some(v) => {
+                        self.used_args.insert(d.name.clone());
+                        Some(v.clone())
+                    }
+                    None => match &d.default {
+                        Some(def) => Some(expand_word(def, &m, self.escape()).map_err(|e| {
+                            BuildError::Step {
+                                step: format!("ARG {}", d.name),
+                                why: e.to_string(),
+                            }
+                        })?),
+                        None => None,
+                    },
+                };
+            if let Some(v) = v {
+                m.insert(d.name, v);
+            }
+        }
+        Ok(m)
+    }
+
+    /// Which stage the build produces: `--target`, or the last one.
+    fn target(&self) -> Result<usize> {
+        match &self.opts.target {
+            None => Ok(self.file.stages.len().saturating_sub(1)),
+            Some(t) => {
+                self.file
+                    .stage_by_name(t)
+                    .map(|s| s.index)
+                    .ok_or_else(|| BuildError::Step {
+                        step: format!("--target {t}"),
+                        why: "no stage has that name".into(),
+                    })
+            }
+        }
+    }
+
+    /// Builds stage `i` (and whatever it needs), once.
+    pub(crate) fn stage(&mut self, i: usize) -> Result<StageResult> {
+        if let Some(r) = self.built.get(&i) {
+            return Ok(r.clone());
+        }
+        if !self.building.insert(i) {
+            return Err(BuildError::Step {
+                step: format!("stage {i}"),
+                why: "stages depend on each other in a cycle".into(),
+            });
+        }
+        let prev = std::mem::replace(&mut self.current, i);
+        let r = self.build_stage(i);
+        self.current = prev;
+        self.building.remove(&i);
+        let r = r?;
+        self.built.insert(i, r.clone());
+        Ok(r)
+    }
+
+    fn build_stage(&mut self, i: usize) -> Result<StageResult> {
+        let stage = self.file.stages[i].clone();
+        let globals = self.global_args()?;
+        let label = stage.name.clone().unwrap_or_else(|| format!("stage-{i}"));
+        let total = stage.instructions.len() + 1;
+        let base =
+            expand_word(&stage.base, &globals, self.escape()).map_err(|e| BuildError::Step {
+                step: stage.original.clone(),
+                why: e.to_string(),
+            })?;
+        let v = self
+            .progress
+            .begin(&format!("[{label} 1/{total}] FROM {base}"));
+        let (raw, diff_ids, key) = match self.file.resolve_base(&base, i) {
+            StageRef::Stage(j) => {
+                let r = self.stage(j)?;
+                (r.raw, r.diff_ids, r.key)
+            }
+            StageRef::Image(name) if name == "scratch" => (
+                json!({"architecture": berth_image::platform::host_arch(), "os": "linux",
+                       "config": {}, "rootfs": {"type": "layers", "diff_ids": []}, "history": []}),
+                Vec::new(),
+                "scratch".to_string(),
+            ),
+            StageRef::Image(name) => {
+                let img = (self.resolve)(&name)?;
+                let cfg = self.engine.images().config(&img)?;
+                let d = cfg.diff_ids()?;
+                (cfg.raw, d, img.id.clone())
+            }
+        };
+        self.progress.done(v);
+        let mut st = State {
+            raw,
+            diff_ids,
+            key,
+            args: BTreeMap::new(),
+            cmd_set: false,
+            label,
+            step: 1,
+            total,
+        };
+        // BuildKit gives every image a PATH.
+        if !st.env_list().iter().any(|e| e.starts_with("PATH=")) {
+            let mut env = st.env_list();
+            env.insert(0, format!("PATH={DEFAULT_PATH}"));
+            st.config().insert("Env".into(), json!(env));
+        }
+        // A base image's ONBUILD triggers run first, then are not inherited.
+        let triggers: Vec<String> = st.raw["config"]["OnBuild"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        st.config().remove("OnBuild");
+        for t in triggers {
+            let parsed = berth_dockerfile::parse(&format!("FROM scratch\n{t}\n"))?;
+            for ins in parsed.stages[0].instructions.clone() {
+                self.apply(&mut st, &ins)?;
+            }
+        }
+        for ins in &stage.instructions {
+            st.step += 1;
+            self.apply(&mut st, ins)?;
+        }
+        Ok(StageResult {
+            raw: st.raw,
+            diff_ids: st.diff_ids,
+            key: st.key,
+        })
+    }
+}
+
+/// Builds the Dockerfile of `ctx` and stores the image, tagged as `opts.tags` say.
+pub fn build(
+    engine: &Engine,
+    ctx: &BuildContext,
+    opts: &BuildOptions,
+    resolve: &ImageResolver<'_>,
+    progress: Progress,
+) -> Result<ImageRecord> {
+    let mut b = Builder::new(engine, ctx, opts, resolve, progress)?;
+    let target = b.target()?;
+    let r = b.stage(target)?;
+    let _ = b.stat.save();
+    let unused: Vec<&String> = opts
+        .build_args
+        .keys()
+        .filter(|k| !b.used_args.contains(*k) && !berth_dockerfile::is_predefined_arg(k))
+        .collect();
+    if !unused.is_empty() {
+        let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+        b.progress.warn(&format!(
+            "one or more build-args [{}] were not consumed",
+            names.join(" ")
+        ));
+    }
+    let v = b.progress.begin("exporting to image");
+    let mut raw = r.raw;
+    if !opts.labels.is_empty() {
+        if !raw["config"]["Labels"].is_object() {
+            raw["config"]["Labels"] = json!({});
+        }
+        for (k, val) in &opts.labels {
+            raw["config"]["Labels"][k] = json!(val);
+        }
+    }
+    raw["rootfs"] = json!({"type": "layers", "diff_ids": r.diff_ids});
+    raw["created"] = json!(b.now());
+    if let Some(o) = raw.as_object_mut() {
+        // Left over from a classic-builder base image; BuildKit does not write it.
+        o.remove("container_config");
+        o.remove("container");
+    }
+    let bytes = serde_json::to_vec(&raw).unwrap_or_default();
+    let img = engine.images().add_image(&bytes, None, &opts.tags, None)?;
+    b.progress
+        .note(&v, &format!("writing image {} done", img.id));
+    for t in &opts.tags {
+        b.progress
+            .note(&v, &format!("naming to {} done", t.canonical()));
+    }
+    b.progress.done(v);
+    Ok(img)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn epoch_dates() {
+        assert_eq!(super::rfc3339(Some(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(Some(1_700_000_000)), "2023-11-14T22:13:20Z");
+    }
+}

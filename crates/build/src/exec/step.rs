@@ -1,0 +1,187 @@
+//! Steps that change files (RUN, COPY, ADD, WORKDIR): each runs on a fresh overlay
+//! snapshot of the stage's layers so far, and what it changed (the upper directory)
+//! becomes the stage's next layer, or an empty-layer history entry when it changed
+//! nothing. A cache hit skips the snapshot altogether.
+
+use std::fs;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use berth_image::config::chain_ids;
+use berth_image::store::LayerSource;
+use berth_image::ImageRecord;
+use serde_json::Value;
+
+use super::cache::{self, Entry};
+use super::Builder;
+use crate::error::{io_at, BuildError, Result};
+
+/// A mounted snapshot of a list of layers, unmounted and removed on drop.
+pub struct Mounted<'e> {
+    builder_images: &'e berth_image::ImageStore,
+    pub key: String,
+    pub rootfs: PathBuf,
+    pub upper: PathBuf,
+    pub lowers: Vec<PathBuf>,
+}
+
+impl Drop for Mounted<'_> {
+    fn drop(&mut self) {
+        let _ = self.builder_images.unmount_snapshot(&self.key);
+        let _ = self.builder_images.remove_snapshot(&self.key);
+    }
+}
+
+fn random_hex() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    let _ = fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    hex::encode(b)
+}
+
+/// A stand-in image record for mounting a chain of layers that is no image (yet).
+fn chain_record(diff_ids: &[String]) -> ImageRecord {
+    ImageRecord {
+        id: "sha256:build".into(),
+        manifest_digest: None,
+        created: None,
+        added: String::new(),
+        size: 0,
+        os: String::new(),
+        architecture: String::new(),
+        tags: Vec::new(),
+        repo_digests: Vec::new(),
+        layers: chain_ids(diff_ids),
+    }
+}
+
+/// What a step produced.
+pub struct Outcome {
+    pub diff_id: Option<String>,
+    pub cached: bool,
+}
+
+impl<'a> Builder<'a> {
+    /// Mounts the layers `diff_ids` as a writable snapshot of its own.
+    pub fn mount(&self, diff_ids: &[String]) -> Result<Mounted<'a>> {
+        let engine: &'a berth_engine::Engine = self.engine;
+        let images = engine.images();
+        let key = format!("build-{}", random_hex());
+        let rec = chain_record(diff_ids);
+        let snap = images.mount_snapshot(&rec, &key, None)?;
+        let mut lowers = Vec::new();
+        for chain in &rec.layers {
+            if let Some(l) = images.layer(chain)? {
+                lowers.push(PathBuf::from(format!("{}/diff", l.dir)));
+            }
+        }
+        Ok(Mounted {
+            builder_images: images,
+            key,
+            upper: snap.dir.join("upper"),
+            rootfs: snap.rootfs,
+            lowers,
+        })
+    }
+
+    /// Whether the layer chain `diff_ids` is complete in the image store.
+    fn chain_present(&self, diff_ids: &[String]) -> Result<bool> {
+        match chain_ids(diff_ids).last() {
+            None => Ok(true),
+            Some(c) => Ok(self.engine.images().layer(c)?.is_some()),
+        }
+    }
+
+    /// Runs a file-changing step on top of `diff_ids`, or reuses its cached layer.
+    /// `key` is the step's cache key; `action` does the work on the mounted root.
+    pub fn fs_step(
+        &mut self,
+        diff_ids: &[String],
+        key: &str,
+        action: &mut dyn FnMut(&mut Builder<'_>, &Path) -> Result<()>,
+    ) -> Result<Outcome> {
+        if !self.opts.no_cache {
+            if let Some(Entry { diff_id }) = self.cache.get(key) {
+                let mut chain = diff_ids.to_vec();
+                chain.extend(diff_id.clone());
+                if self.chain_present(&chain)? {
+                    return Ok(Outcome {
+                        diff_id,
+                        cached: true,
+                    });
+                }
+            }
+        }
+        let m = self.mount(diff_ids)?;
+        action(self, &m.rootfs)?;
+        let diff_id = self.commit_upper(&m, diff_ids)?;
+        drop(m);
+        self.cache.put(
+            key,
+            &Entry {
+                diff_id: diff_id.clone(),
+            },
+        )?;
+        Ok(Outcome {
+            diff_id,
+            cached: false,
+        })
+    }
+
+    /// The snapshot's changes as a new layer on `diff_ids`; `None` when nothing
+    /// changed (BuildKit then records an empty layer).
+    fn commit_upper(&self, m: &Mounted<'_>, diff_ids: &[String]) -> Result<Option<String>> {
+        let images = self.engine.images();
+        let tmp = images.store().tmp_dir();
+        fs::create_dir_all(&tmp).map_err(io_at("creating", &tmp))?;
+        let layer_file = tmp.join(format!("build-{}.tar", m.key));
+        let stats = {
+            let f = fs::File::create(&layer_file).map_err(io_at("creating", &layer_file))?;
+            let opts = berth_image::layer::DiffOptions {
+                exclude: berth_engine::changes::runtime_stubs(&m.upper, &m.lowers),
+                reproducible_mtime: self.opts.source_date_epoch,
+            };
+            berth_image::layer::diff(&m.upper, BufWriter::new(f), &opts).map_err(|e| {
+                BuildError::Step {
+                    step: "committing the step's changes".into(),
+                    why: e.to_string(),
+                }
+            })?
+        };
+        let result = if stats.entries == 0 {
+            Ok(None)
+        } else {
+            let mut all = diff_ids.to_vec();
+            all.push(stats.diff_id.clone());
+            let n = all.len();
+            let sources: Vec<LayerSource<'_>> = all
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let path = layer_file.clone();
+                    let last = i + 1 == n;
+                    LayerSource {
+                        diff_id: d.clone(),
+                        blob_digest: None,
+                        open: Box::new(move || {
+                            if last {
+                                Ok(Box::new(fs::File::open(&path)?)
+                                    as Box<dyn std::io::Read + Send>)
+                            } else {
+                                Err(std::io::Error::other("base layer missing from the store"))
+                            }
+                        }),
+                    }
+                })
+                .collect();
+            images.add_layers(&sources).map(|_| Some(stats.diff_id))
+        };
+        let _ = fs::remove_file(&layer_file);
+        Ok(result?)
+    }
+}
+
+/// The key of a step from its parent's key and its description.
+pub fn step_key(parent: &str, what: &Value) -> String {
+    cache::key(parent, what)
+}
