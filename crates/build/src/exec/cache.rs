@@ -18,6 +18,10 @@ use crate::error::{io_at, Result};
 pub struct Entry {
     /// The layer's diff id; `None` for an empty layer.
     pub diff_id: Option<String>,
+    /// When the step first ran: a cached rebuild records the same history, so an
+    /// unchanged build gives the same image id.
+    #[serde(default)]
+    pub created: Option<String>,
 }
 
 pub struct Cache {
@@ -87,6 +91,7 @@ mod tests {
         assert!(c.get(&a).is_none());
         let e = Entry {
             diff_id: Some("sha256:ab".into()),
+            created: Some("2026-01-01T00:00:00Z".into()),
         };
         c.put(&a, &e).unwrap();
         assert_eq!(c.get(&a), Some(e));

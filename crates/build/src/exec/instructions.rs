@@ -49,7 +49,6 @@ impl Builder<'_> {
     }
 
     pub(crate) fn apply(&mut self, st: &mut State, ins: &Instruction) -> Result<()> {
-        let now = self.now();
         let title = format!("[{} {}/{}] {}", st.label, st.step, st.total, ins.original);
         match &ins.kind {
             InstructionKind::Run(r) => return self.run_step(st, ins, r, &title),
@@ -206,7 +205,10 @@ impl Builder<'_> {
                 st.raw["author"] = json!(m);
             }
         }
-        st.history(&ins.original, true, &now);
+        // Metadata steps take the time of the last file step (or the base image),
+        // so a cached rebuild writes the same history.
+        let created = st.last_created.clone();
+        st.history(&ins.original, true, &created);
         Ok(())
     }
 }

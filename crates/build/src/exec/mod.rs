@@ -64,6 +64,7 @@ pub struct StageResult {
     pub diff_ids: Vec<String>,
     /// The cache key of its last file step (or of its base).
     pub key: String,
+    pub created: String,
 }
 
 pub struct Builder<'a> {
@@ -91,6 +92,8 @@ pub(crate) struct State {
     pub args: BTreeMap<String, String>,
     /// CMD set in this stage (an ENTRYPOINT then keeps it).
     pub cmd_set: bool,
+    /// The time of the last step that ran (or of the base image).
+    pub last_created: String,
     pub label: String,
     pub step: usize,
     pub total: usize,
@@ -311,7 +314,12 @@ impl<'a> Builder<'a> {
             }
         };
         self.progress.done(v);
+        let last_created = match (self.opts.source_date_epoch, raw["created"].as_str()) {
+            (None, Some(c)) => c.to_string(),
+            _ => self.now(),
+        };
         let mut st = State {
+            last_created,
             raw,
             diff_ids,
             key,
@@ -351,6 +359,7 @@ impl<'a> Builder<'a> {
             raw: st.raw,
             diff_ids: st.diff_ids,
             key: st.key,
+            created: st.last_created,
         })
     }
 }
@@ -390,7 +399,7 @@ pub fn build(
         }
     }
     raw["rootfs"] = json!({"type": "layers", "diff_ids": r.diff_ids});
-    raw["created"] = json!(b.now());
+    raw["created"] = json!(r.created);
     if let Some(o) = raw.as_object_mut() {
         // Left over from a classic-builder base image; BuildKit does not write it.
         o.remove("container_config");

@@ -155,6 +155,7 @@ impl Builder<'_> {
                 let mut user_mounts = Vec::new();
                 let mut created = Vec::new();
                 let mut secret_files = Vec::new();
+                let mut secret_env = Vec::new();
                 for m in &mounts {
                     let target = m.target.clone().unwrap_or_default();
                     if let Some(top) = first_missing(rootfs, &target) {
@@ -222,6 +223,13 @@ impl Builder<'_> {
                                 }
                                 continue;
                             };
+                            if let Some(var) = &m.env {
+                                secret_env
+                                    .push(format!("{var}={}", String::from_utf8_lossy(&content)));
+                            }
+                            if target.is_empty() {
+                                continue;
+                            }
                             let dir = b.engine.layout().run_root.join("build-secrets");
                             fs::create_dir_all(&dir).map_err(io_at("creating", &dir))?;
                             let f = dir.join(format!("{id}-{}", std::process::id()));
@@ -233,9 +241,7 @@ impl Builder<'_> {
                             );
                             let _ = std::os::unix::fs::chown(&f, m.uid, m.gid);
                             secret_files.push(f.clone());
-                            if !target.is_empty() {
-                                user_mounts.push(bind(&target, &f, true));
-                            }
+                            user_mounts.push(bind(&target, &f, true));
                         }
                         MountType::Ssh => {
                             return Err(BuildError::Step {
@@ -254,15 +260,7 @@ impl Builder<'_> {
                     created.push((p.clone(), p.clone()));
                 }
                 let mut env = env.clone();
-                for m in &mounts {
-                    if let (MountType::Secret, Some(var)) = (m.kind, &m.env) {
-                        if let Some(f) = secret_files.first() {
-                            if let Ok(v) = fs::read_to_string(f) {
-                                env.push(format!("{var}={v}"));
-                            }
-                        }
-                    }
-                }
+                env.append(&mut secret_env);
                 let progress = &mut b.progress;
                 let res = run::run(
                     b.engine,

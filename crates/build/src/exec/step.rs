@@ -59,6 +59,8 @@ fn chain_record(diff_ids: &[String]) -> ImageRecord {
 pub struct Outcome {
     pub diff_id: Option<String>,
     pub cached: bool,
+    /// When the step ran (first ran, for a cache hit).
+    pub created: String,
 }
 
 impl<'a> Builder<'a> {
@@ -101,13 +103,17 @@ impl<'a> Builder<'a> {
         action: &mut dyn FnMut(&mut Builder<'_>, &Path) -> Result<()>,
     ) -> Result<Outcome> {
         if !self.opts.no_cache {
-            if let Some(Entry { diff_id }) = self.cache.get(key) {
+            if let Some(Entry { diff_id, created }) = self.cache.get(key) {
                 let mut chain = diff_ids.to_vec();
                 chain.extend(diff_id.clone());
                 if self.chain_present(&chain)? {
                     return Ok(Outcome {
                         diff_id,
                         cached: true,
+                        created: match self.opts.source_date_epoch {
+                            Some(_) => self.now(),
+                            None => created.unwrap_or_else(|| self.now()),
+                        },
                     });
                 }
             }
@@ -116,15 +122,18 @@ impl<'a> Builder<'a> {
         action(self, &m.rootfs)?;
         let diff_id = self.commit_upper(&m, diff_ids)?;
         drop(m);
+        let created = self.now();
         self.cache.put(
             key,
             &Entry {
                 diff_id: diff_id.clone(),
+                created: Some(created.clone()),
             },
         )?;
         Ok(Outcome {
             diff_id,
             cached: false,
+            created,
         })
     }
 

@@ -75,8 +75,8 @@ impl Builder<'_> {
         if let Some(d) = outcome.diff_id {
             st.diff_ids.push(d);
         }
-        let now = self.now();
-        st.history(created_by, empty, &now);
+        st.last_created = outcome.created.clone();
+        st.history(created_by, empty, &outcome.created);
         if outcome.cached {
             self.progress.cached(v);
         } else {
