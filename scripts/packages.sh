@@ -3,7 +3,8 @@
 # quiet, no stdin). Usage: scripts/packages.sh [build|test]
 set -euo pipefail
 
-want=(busybox-static libseccomp-dev pkg-config ca-certificates)
+# nftables: the default bridge network's NAT, isolation and published ports.
+want=(busybox-static libseccomp-dev pkg-config ca-certificates nftables)
 if [ "${1:-build}" = test ]; then
     # runc/crun: comparison peers; iproute2: netns tests; util-linux: `script` for ptys;
     # podman/containerd/skopeo: interop tests (drop-in runtime, image archives);
