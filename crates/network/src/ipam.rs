@@ -58,7 +58,9 @@ impl Subnet {
     }
 
     fn mask(&self) -> u32 {
-        u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix))
+            .unwrap_or(0)
     }
 
     pub fn network(&self) -> Ipv4Addr {
@@ -412,7 +414,10 @@ mod tests {
         let b = allocate(&db, &n, "c2", &Request::default()).unwrap();
         assert_eq!(b.ip, Ipv4Addr::new(10, 199, 5, 3));
         // Asking again (a restart) returns the same address.
-        assert_eq!(allocate(&db, &n, "c1", &Request::default()).unwrap().ip, a.ip);
+        assert_eq!(
+            allocate(&db, &n, "c1", &Request::default()).unwrap().ip,
+            a.ip
+        );
         assert_eq!(allocations(&db, &n.id).unwrap().len(), 2);
     }
 

@@ -418,7 +418,12 @@ pub fn disconnect_running(
         netns::run_in(&file, move || {
             ok_if(Netlink::open()?.add_default_route(gw), libc::EEXIST)
         })
-        .map_err(|e| NetError::io(format!("setting the default route in {}", file.display()), e))?;
+        .map_err(|e| {
+            NetError::io(
+                format!("setting the default route in {}", file.display()),
+                e,
+            )
+        })?;
     }
     Ok(())
 }

@@ -66,7 +66,10 @@ pub fn ensure_server(run_root: &Path, argv: &[String], gateways: &[Ipv4Addr]) ->
         if !st.success() {
             return Err(NetError::invalid(
                 "DNS server",
-                format!("{exe} network dns-serve failed ({st}); see {}", log.display()),
+                format!(
+                    "{exe} network dns-serve failed ({st}); see {}",
+                    log.display()
+                ),
             ));
         }
     }

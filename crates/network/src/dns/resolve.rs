@@ -39,7 +39,11 @@ pub fn resolv_conf_servers(text: &str) -> Vec<SocketAddr> {
 
 /// The networks whose names the asker sees, the one asked on first: every network
 /// its container is on (known by its address on the network it asked on).
-fn visible<'a>(zones: &'a [Zone], here: &'a Zone, src: Ipv4Addr) -> (Vec<&'a Zone>, Option<&'a Entry>) {
+fn visible<'a>(
+    zones: &'a [Zone],
+    here: &'a Zone,
+    src: Ipv4Addr,
+) -> (Vec<&'a Zone>, Option<&'a Entry>) {
     let me = here.endpoints.iter().find(|e| e.ip == src);
     let mut out = vec![here];
     if let Some(me) = me {
@@ -59,7 +63,8 @@ pub fn resolve(
     q: &Query,
     host_servers: &[SocketAddr],
 ) -> Outcome {
-    let reply = |rcode, aa, answers: &[Rdata]| Outcome::Reply(wire::response(q, rcode, aa, answers));
+    let reply =
+        |rcode, aa, answers: &[Rdata]| Outcome::Reply(wire::response(q, rcode, aa, answers));
     let Some(here) = zones.iter().find(|z| z.gateway == gw) else {
         return reply(wire::REFUSED, false, &[]);
     };
@@ -179,7 +184,8 @@ mod tests {
         let zones = [a, b];
         let up: Vec<SocketAddr> = vec!["127.0.0.1:5353".parse().unwrap()];
         let gw_a: Ipv4Addr = [10, 0, 1, 1].into();
-        let ask = |src: [u8; 4], name: &str, t: u16| resolve(&zones, gw_a, src.into(), &q(name, t), &up);
+        let ask =
+            |src: [u8; 4], name: &str, t: u16| resolve(&zones, gw_a, src.into(), &q(name, t), &up);
         let r = ask([10, 0, 1, 3], "WEB", wire::TYPE_A);
         assert_eq!((rcode(&r), answers(&r)), (0, 1));
         // An alias two containers share: both addresses.
@@ -189,16 +195,40 @@ mod tests {
         assert_eq!((rcode(&r), answers(&r)), (0, 0));
         // c2 is also on b, so it sees db; c1 is not, so db is forwarded for it.
         assert_eq!(answers(&ask([10, 0, 1, 3], "db", wire::TYPE_A)), 1);
-        assert_eq!(ask([10, 0, 1, 2], "db", wire::TYPE_A), Outcome::Forward(up.clone()));
+        assert_eq!(
+            ask([10, 0, 1, 2], "db", wire::TYPE_A),
+            Outcome::Forward(up.clone())
+        );
         // Reverse lookups of known addresses.
-        assert_eq!(answers(&ask([10, 0, 1, 3], "2.1.0.10.in-addr.arpa", wire::TYPE_PTR)), 1);
+        assert_eq!(
+            answers(&ask([10, 0, 1, 3], "2.1.0.10.in-addr.arpa", wire::TYPE_PTR)),
+            1
+        );
         // On the internal network alone nothing is forwarded.
-        let r = resolve(&zones, [10, 0, 2, 1].into(), [10, 0, 2, 3].into(), &q("example.com", wire::TYPE_A), &up);
+        let r = resolve(
+            &zones,
+            [10, 0, 2, 1].into(),
+            [10, 0, 2, 3].into(),
+            &q("example.com", wire::TYPE_A),
+            &up,
+        );
         assert_eq!(rcode(&r), wire::NXDOMAIN);
         // No upstream at all: NXDOMAIN; a gateway we do not serve: REFUSED.
-        let r = resolve(&zones, gw_a, [10, 0, 1, 2].into(), &q("x", wire::TYPE_A), &[]);
+        let r = resolve(
+            &zones,
+            gw_a,
+            [10, 0, 1, 2].into(),
+            &q("x", wire::TYPE_A),
+            &[],
+        );
         assert_eq!(rcode(&r), wire::NXDOMAIN);
-        let r = resolve(&zones, [10, 9, 9, 1].into(), [10, 9, 9, 2].into(), &q("web", wire::TYPE_A), &up);
+        let r = resolve(
+            &zones,
+            [10, 9, 9, 1].into(),
+            [10, 9, 9, 2].into(),
+            &q("web", wire::TYPE_A),
+            &up,
+        );
         assert_eq!(rcode(&r), wire::REFUSED);
     }
 
@@ -213,7 +243,13 @@ mod tests {
             endpoints: vec![e],
         }];
         let up: Vec<SocketAddr> = vec!["127.0.0.53:53".parse().unwrap()];
-        let r = resolve(&zones, [10, 0, 1, 1].into(), [10, 0, 1, 2].into(), &q("example.com", wire::TYPE_A), &up);
+        let r = resolve(
+            &zones,
+            [10, 0, 1, 1].into(),
+            [10, 0, 1, 2].into(),
+            &q("example.com", wire::TYPE_A),
+            &up,
+        );
         assert_eq!(r, Outcome::Forward(vec!["10.9.9.9:53".parse().unwrap()]));
         assert_eq!(
             resolv_conf_servers("# c\nnameserver 127.0.0.53\nnameserver ::1\nsearch x\n"),

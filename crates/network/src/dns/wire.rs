@@ -54,8 +54,7 @@ fn u16_at(b: &[u8], at: usize) -> Option<u16> {
 
 /// Reads the header and the single question of a query.
 pub fn parse_query(b: &[u8]) -> Result<Query, Bad> {
-    let (Some(id), Some(flags), Some(qdcount)) = (u16_at(b, 0), u16_at(b, 2), u16_at(b, 4))
-    else {
+    let (Some(id), Some(flags), Some(qdcount)) = (u16_at(b, 0), u16_at(b, 2), u16_at(b, 4)) else {
         return Err(Bad::Drop);
     };
     if flags & 0x8000 != 0 {
@@ -194,7 +193,10 @@ mod tests {
     #[test]
     fn reads_a_question_and_answers_it() {
         let q = parse_query(&query("Web.Example", TYPE_A)).unwrap();
-        assert_eq!((q.id, q.name.as_str(), q.qtype), (0x1234, "web.example", TYPE_A));
+        assert_eq!(
+            (q.id, q.name.as_str(), q.qtype),
+            (0x1234, "web.example", TYPE_A)
+        );
         let r = response(&q, NOERROR, true, &[Rdata::A(Ipv4Addr::new(10, 1, 2, 3))]);
         assert_eq!(&r[..2], &[0x12, 0x34]);
         // QR, AA, RD, RA; rcode 0; one question, one answer.
@@ -231,7 +233,10 @@ mod tests {
             parse_query(truncated),
             Err(Bad::Reply { rcode: FORMERR, .. })
         ));
-        assert_eq!(ptr_addr("4.3.2.10.in-addr.arpa"), Some(Ipv4Addr::new(10, 2, 3, 4)));
+        assert_eq!(
+            ptr_addr("4.3.2.10.in-addr.arpa"),
+            Some(Ipv4Addr::new(10, 2, 3, 4))
+        );
         assert_eq!(ptr_addr("4.3.2.in-addr.arpa"), None);
     }
 

@@ -85,7 +85,8 @@ impl Locked {
 /// has none). Returns whether it has any.
 pub fn sync(db: &Db, run_root: &Path, net: &Network) -> Result<bool> {
     let d = dir(run_root);
-    std::fs::create_dir_all(&d).map_err(|e| NetError::io(format!("creating {}", d.display()), e))?;
+    std::fs::create_dir_all(&d)
+        .map_err(|e| NetError::io(format!("creating {}", d.display()), e))?;
     let _lock = Locked::take(&d.join("sync.lock"), true)?;
     let endpoints: Vec<Entry> = ipam::allocations(db, &net.id)?
         .into_iter()
