@@ -17,16 +17,20 @@ pub fn has_bridge_network(s: &Settings) -> bool {
     berth_network::is_bridge_mode(&s.host_config.network_mode) || !s.endpoints().is_empty()
 }
 
-/// The host's own address as `host-gateway` means it for a container in the host's
-/// network: the source address of the host's default route. Connecting a UDP
-/// socket sends nothing; it only asks the kernel for the route.
+/// The host's own address as `host-gateway` means it for a container without a
+/// bridge network: the source address of the host's default route (connecting a
+/// UDP socket sends nothing; it only asks the kernel for the route), else
+/// loopback, which is the host too in the host's network.
 fn host_address() -> Option<Ipv4Addr> {
-    let s = UdpSocket::bind("0.0.0.0:0").ok()?;
-    s.connect("192.0.2.1:9").ok()?;
-    match s.local_addr().ok()?.ip() {
-        std::net::IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
-        _ => None,
-    }
+    let routed = || {
+        let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+        s.connect("192.0.2.1:9").ok()?;
+        match s.local_addr().ok()?.ip() {
+            std::net::IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
+            _ => None,
+        }
+    };
+    routed().or(Some(Ipv4Addr::LOCALHOST))
 }
 
 /// The names the embedded DNS answers for a container on a network, as Docker's

@@ -37,6 +37,7 @@ pub mod console;
 pub mod engine;
 pub mod gate;
 pub mod host;
+pub mod nets;
 pub mod runtime;
 pub mod testctx;
 

@@ -345,28 +345,23 @@ pub fn serve(run_root: &Path) -> io::Result<()> {
         upstream_override,
         inflight: Arc::new(AtomicUsize::new(0)),
     };
-    let (mut dir_alive, mut dirty) = (true, true);
+    srv.reload();
+    let mut dir_alive = true;
     loop {
-        if dirty {
-            // Only when the directory changed: a burst of queries does not re-read
-            // the records each time.
-            srv.reload();
-            dirty = false;
-            if srv.zones.is_empty() || !dir_alive {
-                srv.listeners.clear();
-                drop(lock);
-                if !dir_alive || zone::load_all(run_root).is_empty() {
-                    return Ok(());
-                }
-                // Records came back while we were leaving: stay, unless a new
-                // server has already taken over.
-                match take(false)? {
-                    Some(l) => lock = l,
-                    None => return Ok(()),
-                }
-                dirty = true;
-                continue;
+        if srv.zones.is_empty() || !dir_alive {
+            srv.listeners.clear();
+            drop(lock);
+            if !dir_alive || zone::load_all(run_root).is_empty() {
+                return Ok(());
             }
+            // Records came back while we were leaving: stay, unless a new server
+            // has already taken over.
+            match take(false)? {
+                Some(l) => lock = l,
+                None => return Ok(()),
+            }
+            srv.reload();
+            continue;
         }
         let mut fds = vec![libc::pollfd {
             fd: watch.as_raw_fd(),
@@ -385,6 +380,13 @@ pub fn serve(run_root: &Path) -> io::Result<()> {
             }
         }
         poll(&mut fds)?;
+        // Records first: a command that changed them returned before its container
+        // could ask, so a query that is ready now must see the new records. The
+        // records are re-read only when they changed, never per query.
+        if fds[0].revents != 0 {
+            dir_alive = drain(watch.as_raw_fd());
+            srv.reload();
+        }
         for (pfd, (gw, tcp)) in fds[1..].iter().zip(&owners) {
             if pfd.revents == 0 {
                 continue;
@@ -394,10 +396,6 @@ pub fn serve(run_root: &Path) -> io::Result<()> {
             } else {
                 srv.on_udp(*gw);
             }
-        }
-        if fds[0].revents != 0 {
-            dir_alive = drain(watch.as_raw_fd());
-            dirty = true;
         }
     }
 }
