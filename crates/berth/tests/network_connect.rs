@@ -137,6 +137,32 @@ fn connect_and_disconnect_a_running_container() {
             &format!("{}.1", b.prefix)
         ])
         .contains("1 packets received"));
+
+    // Leaving the network that held the default route and the nameserver: both
+    // move to the one left.
+    e.ok(&["network", "connect", &a.name, "c"]);
+    let resolv = e.ok(&["exec", "c", "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.contains(&format!("nameserver {}.1\n", b.prefix)),
+        "{resolv}"
+    );
+    e.ok(&["network", "disconnect", &b.name, "c"]);
+    let route = e.ok(&["exec", "c", "ip", "route"]);
+    assert!(
+        route.contains(&format!("default via {}.1 dev eth1", a.prefix)),
+        "{route}"
+    );
+    let resolv = e.ok(&["exec", "c", "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.contains(&format!("nameserver {}.1\n", a.prefix)),
+        "{resolv}"
+    );
+    let o = fetch(&e, "c", "web");
+    assert!(
+        o.status.success(),
+        "c -> web on its remaining network: {}",
+        show(&o)
+    );
 }
 
 #[test]

@@ -129,6 +129,14 @@ pub fn rewrite_hosts(dir: &Path, s: &Settings, n: &Networking) -> Result<()> {
     write(dir, "hosts", &hosts(s, n))
 }
 
+/// Rewrites /etc/resolv.conf of a running container whose embedded DNS server
+/// changed (it joined its first DNS network, or left the one it used), in place as
+/// [`rewrite_hosts`] does.
+pub fn rewrite_resolv_conf(dir: &Path, s: &Settings, dns: Option<Ipv4Addr>) -> Result<()> {
+    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    write(dir, "resolv.conf", &resolv_conf(s, &host, dns))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

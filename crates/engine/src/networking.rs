@@ -127,14 +127,32 @@ impl Engine {
     /// The /etc files' view from the recorded allocations (a running container).
     fn recorded_networking(&self, c: &Container) -> Result<Networking> {
         let eps = berth_network::endpoints_of(self.db(), &c.id)?;
+        let dns = match eps.iter().find(|(n, _)| n.has_dns()) {
+            Some((n, _)) => Some(n.gateway()?),
+            None => None,
+        };
         Ok(Networking {
             ips: eps.iter().map(|(_, a)| a.ip).collect(),
             host_gateway: match eps.first() {
                 Some((n, _)) => Some(n.gateway()?),
                 None => host_address(),
             },
-            dns: None,
+            dns,
         })
+    }
+
+    /// After a live connect or disconnect: /etc/hosts lists the addresses it has
+    /// now, and /etc/resolv.conf follows when its embedded DNS server changed (as
+    /// Docker starts its resolver when a container joins its first user-defined
+    /// network). An unchanged resolv.conf is left alone, with any edits made in it.
+    fn refresh_etc(&self, c: &Container, s: &Settings, dns_before: Option<Ipv4Addr>) -> Result<()> {
+        let n = self.recorded_networking(c)?;
+        let dir = self.layout().container_dir(&c.id);
+        etc_files::rewrite_hosts(&dir, s, &n)?;
+        if n.dns != dns_before {
+            etc_files::rewrite_resolv_conf(&dir, s, n.dns)?;
+        }
+        Ok(())
     }
 
     fn live_netns(&self, c: &Container) -> bool {
@@ -191,6 +209,7 @@ impl Engine {
         if !self.live_netns(&c) {
             return Ok(());
         }
+        let dns_before = self.recorded_networking(&c)?.dns;
         let req = self.endpoint_request(&c, &ep)?;
         let live = berth_network::connect_running(
             self.db(),
@@ -209,8 +228,7 @@ impl Engine {
         for n in notices {
             eprintln!("berth: {n}");
         }
-        let n = self.recorded_networking(&c)?;
-        etc_files::rewrite_hosts(&self.layout().container_dir(&c.id), &s, &n)
+        self.refresh_etc(&c, &s, dns_before)
     }
 
     /// `network disconnect [-f] NET CTR`: removed from the container's settings and,
@@ -237,12 +255,12 @@ impl Engine {
         let mut s = c.settings.clone();
         s.networks = Some(eps);
         records::update_settings(self.db(), &c.id, &s)?;
+        let dns_before = self.recorded_networking(&c)?.dns;
         if held {
             berth_network::disconnect_running(self.db(), &self.layout().run_root, &c.id, &net)?;
         }
         if self.live_netns(&c) {
-            let n = self.recorded_networking(&c)?;
-            etc_files::rewrite_hosts(&self.layout().container_dir(&c.id), &s, &n)?;
+            self.refresh_etc(&c, &s, dns_before)?;
         }
         Ok(())
     }

@@ -103,6 +103,8 @@ pub fn detach_self() -> std::io::Result<bool> {
             // SAFETY: setsid has no memory effects; failure (already a leader)
             // is harmless.
             unsafe { libc::setsid() };
+            // Not keeping the caller's working directory busy (a mount point).
+            let _ = std::env::set_current_dir("/");
             Ok(true)
         }
         _ => Ok(false),

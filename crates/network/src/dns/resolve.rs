@@ -38,20 +38,35 @@ pub fn resolv_conf_servers(text: &str) -> Vec<SocketAddr> {
 }
 
 /// The networks whose names the asker sees, the one asked on first: every network
-/// its container is on (known by its address on the network it asked on).
+/// its container is on, the container known by its address (normally on the network
+/// it asked on; after a live disconnect of that network its queries still reach the
+/// old gateway, routed, from an address on another network). An asker we do not
+/// know sees the network it asked on.
 fn visible<'a>(
     zones: &'a [Zone],
     here: &'a Zone,
     src: Ipv4Addr,
 ) -> (Vec<&'a Zone>, Option<&'a Entry>) {
-    let me = here.endpoints.iter().find(|e| e.ip == src);
-    let mut out = vec![here];
-    if let Some(me) = me {
-        out.extend(zones.iter().filter(|z| {
-            z.gateway != here.gateway && z.endpoints.iter().any(|e| e.container == me.container)
-        }));
+    let me = here.endpoints.iter().find(|e| e.ip == src).or_else(|| {
+        zones
+            .iter()
+            .flat_map(|z| &z.endpoints)
+            .find(|e| e.ip == src)
+    });
+    let Some(me) = me else {
+        return (vec![here], None);
+    };
+    let mine = |z: &Zone| z.endpoints.iter().any(|e| e.container == me.container);
+    let mut out: Vec<&Zone> = Vec::new();
+    if mine(here) {
+        out.push(here);
     }
-    (out, me)
+    out.extend(
+        zones
+            .iter()
+            .filter(|z| z.gateway != here.gateway && mine(z)),
+    );
+    (out, Some(me))
 }
 
 /// Decides the answer to `q`, asked on the network whose gateway is `gw` by `src`.
@@ -204,6 +219,25 @@ mod tests {
             answers(&ask([10, 0, 1, 3], "2.1.0.10.in-addr.arpa", wire::TYPE_PTR)),
             1
         );
+        // c1 asking on b's gateway (routed there, not being on b) sees its own
+        // networks' names, not b's.
+        let gw_b: Ipv4Addr = [10, 0, 2, 1].into();
+        let r = resolve(
+            &zones,
+            gw_b,
+            [10, 0, 1, 2].into(),
+            &q("client", wire::TYPE_A),
+            &up,
+        );
+        assert_eq!(answers(&r), 1);
+        let r = resolve(
+            &zones,
+            gw_b,
+            [10, 0, 1, 2].into(),
+            &q("db", wire::TYPE_A),
+            &up,
+        );
+        assert_eq!(r, Outcome::Forward(up.clone()));
         // On the internal network alone nothing is forwarded.
         let r = resolve(
             &zones,

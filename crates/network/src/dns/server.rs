@@ -325,6 +325,10 @@ fn serve_tcp(
 /// The server's main loop; returns when no network has records any more (or the
 /// run root is gone), or at once when another server holds the lock.
 pub fn serve(run_root: &Path) -> io::Result<()> {
+    // A TCP client that leaves mid-reply must be an EPIPE for its thread, not the
+    // end of the server (the berth CLI restores SIGPIPE's default for pipes).
+    // SAFETY: setting a signal's disposition to SIG_IGN has no memory effects.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let dir = zone::dir(run_root);
     std::fs::create_dir_all(&dir)?;
     let lock_path = dir.join("server.lock");
