@@ -257,6 +257,8 @@ fn two_networks_flags_and_a_connect_recorded_for_the_next_start() {
         125,
     );
     assert!(err.contains("conflicting options"), "{err}");
+    let err = e.fails(&["create", "--network-alias", "x", "busybox", "true"], 125);
+    assert!(err.contains("user-defined"), "{err}");
     let err = e.fails(
         &["create", "--add-host", "x:notanip", "busybox", "true"],
         125,

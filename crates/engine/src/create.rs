@@ -235,6 +235,25 @@ impl Engine {
                  network-modes",
             ));
         }
+        if networks.is_none() {
+            // none, host, container:NAME: no endpoint for these to apply to.
+            if req.networks.iter().any(|e| !e.aliases.is_empty()) {
+                return Err(EngineError::invalid(
+                    "--network-alias",
+                    "network-scoped aliases are supported only for containers in \
+                     user-defined networks",
+                ));
+            }
+            if req.networks.iter().any(|e| !e.mac_address.is_empty()) {
+                return Err(EngineError::invalid(
+                    "--mac-address",
+                    format!(
+                        "conflicting options: mac-address and the network mode {}",
+                        host_config.network_mode
+                    ),
+                ));
+            }
+        }
         if host_config.log_config.kind.is_empty() {
             host_config.log_config.kind = "json-file".into();
         }
