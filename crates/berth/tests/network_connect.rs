@@ -224,6 +224,8 @@ fn two_networks_flags_and_a_connect_recorded_for_the_next_start() {
     assert_eq!(nw[&a.name]["MacAddress"], "02:00:00:aa:bb:cc");
     assert_eq!(nw[&r.name]["IPAddress"], ip1.as_str());
     assert_eq!(e.inspect_f("two", "{{.NetworkSettings.IPAddress}}"), ip0);
+    let ps = e.ok(&["ps", "--filter", "name=two", "--format", "{{.Networks}}"]);
+    assert_eq!(ps.trim(), format!("{},{}", a.name, r.name));
     // Both peers reachable, each on its own interface.
     for gw in [format!("{}.1", a.prefix), format!("{}.1", r.prefix)] {
         let o = e.berth(&["exec", "two", "ping", "-c1", "-W2", &gw]);

@@ -209,11 +209,6 @@ pub fn attach(
         // one. The container is not running, so nothing else is in it.
         netns::remove(&file)?;
         netns::create(&file)?;
-        netns::run_in(&file, || {
-            let nl = Netlink::open()?;
-            nl.set_up(netlink::index("lo")?)
-        })
-        .map_err(|e| NetError::io(format!("bringing up lo in {}", file.display()), e))?;
         let mut eps = Vec::new();
         let mut notices = Vec::new();
         for (i, r) in requests.iter().enumerate() {
@@ -338,6 +333,10 @@ fn plumb(ep: &Endpoint, default_route: bool) -> Result<()> {
     let ifname = ep.ifname.clone();
     netns::run_in(&ep.netns, move || {
         let nl = Netlink::open()?;
+        // The first interface also brings up lo: one trip into the namespace.
+        if default_route {
+            nl.set_up(netlink::index("lo")?)?;
+        }
         let eth = netlink::index(&ifname)?;
         nl.add_addr(eth, ip, prefix, brd)?;
         nl.set_up(eth)?;
