@@ -131,6 +131,11 @@ pub fn resolve(
     } else {
         own
     };
+    // Never ourselves (a host whose resolv.conf names a gateway): that would loop.
+    let servers: Vec<SocketAddr> = servers
+        .into_iter()
+        .filter(|s| !(s.port() == 53 && zones.iter().any(|z| IpAddr::V4(z.gateway) == s.ip())))
+        .collect();
     if servers.is_empty() {
         return reply(wire::NXDOMAIN, false, &[]);
     }
@@ -245,6 +250,16 @@ mod tests {
             [10, 0, 2, 3].into(),
             &q("example.com", wire::TYPE_A),
             &up,
+        );
+        assert_eq!(rcode(&r), wire::NXDOMAIN);
+        // Our own gateways are never upstreams.
+        let loop_up: Vec<SocketAddr> = vec!["10.0.2.1:53".parse().unwrap()];
+        let r = resolve(
+            &zones,
+            gw_a,
+            [10, 0, 1, 2].into(),
+            &q("x", wire::TYPE_A),
+            &loop_up,
         );
         assert_eq!(rcode(&r), wire::NXDOMAIN);
         // No upstream at all: NXDOMAIN; a gateway we do not serve: REFUSED.
