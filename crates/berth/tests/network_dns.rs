@@ -149,12 +149,23 @@ fn names_aliases_forwarding_and_nothing_left() {
     assert_eq!(servers.len(), 1, "{servers:?}");
     assert_eq!(record_files(&e).len(), 2);
 
+    // A rename takes effect at once.
+    e.ok(&["rename", "client", "client2"]);
+    let o = e.berth(&["exec", "web", "nslookup", "client2"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let o = e.berth(&["exec", "web", "nslookup", "client"]);
+    assert!(
+        !o.status.success(),
+        "the old name still resolves: {}",
+        show(&o)
+    );
+
     // Stopping web takes its name away.
     e.ok(&["stop", "-t", "0", "web"]);
     let o = e.berth(&["exec", "client", "nslookup", "web"]);
     assert!(!text(&o.stdout).contains(&web_ip), "{}", show(&o));
 
-    e.ok(&["rm", "-f", "web", "client", "stranger"]);
+    e.ok(&["rm", "-f", "web", "client2", "stranger"]);
     assert!(record_files(&e).is_empty(), "{:?}", record_files(&e));
     assert!(
         wait_until(T30, || dns_servers(&e.runroot).is_empty()),

@@ -163,6 +163,27 @@ impl Engine {
             ))
     }
 
+    /// `rename`: the new name, and the DNS records that carry it at once.
+    pub fn rename(&self, key: &str, new_name: &str) -> Result<()> {
+        crate::names::validate_name(new_name)?;
+        let c = self.find(key)?;
+        records::rename(self.db(), &c.id, new_name)?;
+        let renamed = Container {
+            name: new_name.to_string(),
+            ..c.clone()
+        };
+        let eps = renamed.settings.endpoints();
+        berth_network::rename_endpoints(self.db(), &self.layout().run_root, &c.id, |net| {
+            let ep = eps
+                .iter()
+                .find(|e| e.network == net.name)
+                .cloned()
+                .unwrap_or_default();
+            dns_names(&renamed, &ep)
+        })?;
+        Ok(())
+    }
+
     /// `network connect [--alias A] [--ip IP] NET CTR`: recorded in the container's
     /// settings, and on a running container a new `ethN` at once (with its
     /// /etc/hosts line and DNS records).

@@ -281,6 +281,35 @@ pub fn allocate(db: &Db, net: &Network, container_id: &str, req: &Request) -> Re
     }
 }
 
+/// Replaces the DNS names of the container's endpoint on a network (after a
+/// rename), keeping its upstream servers.
+pub fn set_dns_names(
+    db: &Db,
+    network_id: &str,
+    container_id: &str,
+    names: &[String],
+) -> Result<()> {
+    db.write(|tx| {
+        let old: Option<String> = tx
+            .query_row(
+                "SELECT dns FROM network_allocations WHERE network_id = ?1 AND container_id = ?2",
+                params![network_id, container_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(old) = old {
+            let mut col: DnsColumn = serde_json::from_str(&old).unwrap_or_default();
+            col.names = names.to_vec();
+            tx.execute(
+                "UPDATE network_allocations SET dns = ?3 WHERE network_id = ?1 AND container_id = ?2",
+                params![network_id, container_id, serde_json::to_string(&col).unwrap_or_default()],
+            )?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
 /// Releases every address the container holds (on any network).
 pub fn release(db: &Db, container_id: &str) -> Result<()> {
     db.write(|tx| {

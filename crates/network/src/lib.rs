@@ -467,6 +467,23 @@ pub fn detach(db: &Db, run_root: &Path, container_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// New DNS names for a running container's endpoints (after a rename): `names`
+/// gives them per network; the records of its DNS networks are rewritten.
+pub fn rename_endpoints(
+    db: &Db,
+    run_root: &Path,
+    container_id: &str,
+    names: impl Fn(&Network) -> Vec<String>,
+) -> Result<()> {
+    for (net, _) in endpoints_of(db, container_id)? {
+        if net.has_dns() {
+            ipam::set_dns_names(db, &net.id, container_id, &names(&net))?;
+            dns::zone::sync(db, run_root, &net)?;
+        }
+    }
+    Ok(())
+}
+
 /// The container's endpoints as recorded (for `inspect`), in interface order.
 pub fn endpoints_of(db: &Db, container_id: &str) -> Result<Vec<(Network, ipam::Allocation)>> {
     let mut out = Vec::new();
