@@ -215,13 +215,11 @@ impl Engine {
         self.check_endpoint(&mut ep)?;
         let mut eps = c.settings.endpoints();
         if eps.iter().any(|e| e.network == ep.network) {
-            return Err(EngineError::invalid(
-                format!("network connect {} {}", ep.network, c.name),
-                format!(
-                    "endpoint with name {} already exists in network {}",
-                    c.name, ep.network
-                ),
-            ));
+            return Err(berth_network::NetError::Endpoint(format!(
+                "endpoint with name {} already exists in network {}",
+                c.name, ep.network
+            ))
+            .into());
         }
         eps.push(ep.clone());
         let mut s = c.settings.clone();
@@ -265,13 +263,11 @@ impl Engine {
             .iter()
             .any(|a| a.network_id == net.id);
         if eps.len() == before && !(force && held) {
-            return Err(EngineError::invalid(
-                format!("network disconnect {} {}", net.name, c.name),
-                format!(
-                    "container {} is not connected to network {}",
-                    c.id, net.name
-                ),
-            ));
+            return Err(berth_network::NetError::Endpoint(format!(
+                "container {} is not connected to network {}",
+                c.id, net.name
+            ))
+            .into());
         }
         let mut s = c.settings.clone();
         s.networks = Some(eps);
