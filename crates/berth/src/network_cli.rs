@@ -1,4 +1,5 @@
-//! `network create|ls|inspect|rm|prune`: bridge networks (see the berth-network crate).
+//! `network create|ls|inspect|rm|prune|connect|disconnect`: bridge networks (see the
+//! berth-network crate), and the hidden `dns-serve`, the embedded DNS server.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -24,6 +25,34 @@ pub enum NetworkCmd {
     Rm(RmArgs),
     /// Remove all unused networks.
     Prune(PruneArgs),
+    /// Connect a container to a network.
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network.
+    Disconnect(DisconnectArgs),
+    /// The embedded DNS server of the run root (started by berth on demand).
+    #[command(hide = true)]
+    DnsServe,
+}
+
+#[derive(clap::Args)]
+pub struct ConnectArgs {
+    /// Add network-scoped alias for the container.
+    #[arg(long)]
+    alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    ip: Option<String>,
+    network: String,
+    container: String,
+}
+
+#[derive(clap::Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network.
+    #[arg(short, long)]
+    force: bool,
+    network: String,
+    container: String,
 }
 
 #[derive(clap::Args)]
@@ -39,6 +68,9 @@ pub struct CreateArgs {
     /// IPv4 gateway for the subnet (its first address when omitted).
     #[arg(long)]
     gateway: Option<String>,
+    /// Allocate container addresses from a sub-range (CIDR inside --subnet).
+    #[arg(long)]
+    ip_range: Option<String>,
     /// Restrict external access to the network.
     #[arg(long)]
     internal: bool,
@@ -114,9 +146,13 @@ fn inspect_value(engine: &Engine, n: &records::Network) -> anyhow::Result<Value>
             .unwrap_or_default();
         containers.insert(
             a.container_id.clone(),
-            json!({"Name": name, "EndpointID": a.container_id, "MacAddress": a.mac,
+            json!({"Name": name, "EndpointID": format!("{}-{}", &a.container_id[..a.container_id.len().min(12)], n.short_id()), "MacAddress": a.mac,
                    "IPv4Address": format!("{}/{prefix}", a.ip), "IPv6Address": ""}),
         );
+    }
+    let mut ipam_config = json!({"Subnet": n.subnet, "Gateway": n.gateway});
+    if !n.ip_range.is_empty() {
+        ipam_config["IPRange"] = json!(n.ip_range);
     }
     let mut options = n.options.clone();
     options.insert("com.docker.network.bridge.name".into(), n.bridge.clone());
@@ -124,7 +160,7 @@ fn inspect_value(engine: &Engine, n: &records::Network) -> anyhow::Result<Value>
         "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
         "Driver": n.driver, "EnableIPv6": false,
         "IPAM": {"Driver": "default", "Options": {},
-                 "Config": [{"Subnet": n.subnet, "Gateway": n.gateway}]},
+                 "Config": [ipam_config]},
         "Internal": n.internal, "Attachable": false, "Ingress": false,
         "Containers": containers, "Options": options, "Labels": n.labels,
     }))
@@ -136,7 +172,16 @@ pub(crate) fn referenced(engine: &Engine) -> anyhow::Result<HashSet<String>> {
     Ok(engine
         .list()?
         .into_iter()
-        .map(|c| c.settings.host_config.network_mode)
+        .flat_map(|c| {
+            let mut n: Vec<String> = c
+                .settings
+                .endpoints()
+                .into_iter()
+                .map(|e| e.network)
+                .collect();
+            n.push(c.settings.host_config.network_mode);
+            n
+        })
         .collect())
 }
 
@@ -145,6 +190,9 @@ pub fn run(
     root: &Option<PathBuf>,
     runroot: &Option<PathBuf>,
 ) -> anyhow::Result<i32> {
+    if let NetworkCmd::DnsServe = cmd {
+        return dns_serve(runroot);
+    }
     let engine = open_engine(root, runroot)?;
     let db = engine.db();
     match cmd {
@@ -156,6 +204,7 @@ pub fn run(
                     driver: a.driver,
                     subnet: a.subnet,
                     gateway: a.gateway,
+                    ip_range: a.ip_range,
                     internal: a.internal,
                     labels: kv(&a.label, "label")?,
                     options: kv(&a.opt, "option")?,
@@ -259,6 +308,15 @@ pub fn run(
             }
             Ok(i32::from(failed))
         }
+        NetworkCmd::Connect(a) => {
+            engine.network_connect(&a.network, &a.container, &a.alias, a.ip.as_deref())?;
+            Ok(0)
+        }
+        NetworkCmd::Disconnect(a) => {
+            engine.network_disconnect(&a.network, &a.container, a.force)?;
+            Ok(0)
+        }
+        NetworkCmd::DnsServe => unreachable!("handled before the engine opens"),
         NetworkCmd::Prune(a) => {
             if !a.force
                 && !crate::confirm::confirm(
@@ -278,4 +336,19 @@ pub fn run(
             Ok(0)
         }
     }
+}
+
+/// `network dns-serve`: forks away from the caller (which returns at once) and
+/// serves until no network of the run root has containers. The run root comes from
+/// `--runroot`, which berth always passes when it starts the server.
+fn dns_serve(runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
+    let Some(rr) = runroot else {
+        anyhow::bail!("network dns-serve needs --runroot");
+    };
+    // Nothing has started a thread yet: the fork is safe here.
+    if !berth_network::dns::detach_self()? {
+        return Ok(0);
+    }
+    berth_network::dns::server::serve(rr)?;
+    Ok(0)
 }

@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::engine::Engine;
 use crate::error::{EngineError, IoContext, Result};
 use crate::model::{
-    ContainerConfig, Empty, Healthcheck, HostConfig, MountType, Settings, VolumeMount,
+    ContainerConfig, Empty, EndpointConfig, Healthcheck, HostConfig, MountType, Settings,
+    VolumeMount,
 };
 use crate::records::{self, Container};
 use crate::state::ContainerState;
@@ -21,6 +22,9 @@ pub struct CreateRequest {
     /// (`Some(vec![])` for `--entrypoint ""`).
     pub config: ContainerConfig,
     pub host_config: HostConfig,
+    /// Every `--network` in order with its endpoint settings (empty: the one
+    /// network of `HostConfig.NetworkMode`, with `--ip`).
+    pub networks: Vec<EndpointConfig>,
 }
 
 fn strings(v: &Value) -> Option<Vec<String>> {
@@ -128,6 +132,38 @@ fn merge_health(image: &Value, user: Option<&Healthcheck>) -> Option<Healthcheck
 }
 
 impl Engine {
+    /// Checks one network a container names (`--network` or `network connect`):
+    /// it exists (`bridge` is made on first use; Docker fails at create on an
+    /// unknown network), `--ip` is in its subnet, the MAC is valid, and aliases are
+    /// only on user-defined networks. Stores the network by name, so `network
+    /// inspect` and `network rm` find its users.
+    pub(crate) fn check_endpoint(&self, ep: &mut EndpointConfig) -> Result<()> {
+        let net = berth_network::resolve(self.db(), &ep.network)?;
+        if !ep.ipv4_address.is_empty() {
+            let ip: std::net::Ipv4Addr = ep.ipv4_address.parse().map_err(|_| {
+                EngineError::invalid(format!("--ip {}", ep.ipv4_address), "not an IPv4 address")
+            })?;
+            if !net.subnet()?.is_host(ip) {
+                return Err(EngineError::invalid(
+                    format!("--ip {ip}"),
+                    format!("not in network {}'s subnet {}", net.name, net.subnet),
+                ));
+            }
+        }
+        if !ep.mac_address.is_empty() {
+            ep.mac_address = berth_network::ipam::check_mac(&ep.mac_address)?;
+        }
+        if !ep.aliases.is_empty() && !net.has_dns() {
+            return Err(EngineError::invalid(
+                "--network-alias",
+                "network-scoped aliases are supported only for containers in user-defined \
+                 networks",
+            ));
+        }
+        ep.network = net.name;
+        Ok(())
+    }
+
     pub fn create(&self, req: CreateRequest) -> Result<Container> {
         let image = self.images().resolve(&req.config.image)?;
         let image_cfg = self.images().config(&image)?;
@@ -141,6 +177,10 @@ impl Engine {
             ));
         }
         let mut host_config = req.host_config;
+        let mut networks = None;
+        if let (true, Some(first)) = (host_config.network_mode.is_empty(), req.networks.first()) {
+            host_config.network_mode = first.network.clone();
+        }
         if host_config.network_mode.is_empty() {
             host_config.network_mode = "none".into();
         }
@@ -160,29 +200,59 @@ impl Engine {
                 config.domainname = other.settings.config.domainname.clone();
             }
         } else if berth_network::is_bridge_mode(&host_config.network_mode) {
-            // Docker fails at create on an unknown network; `bridge` is made on first
-            // use. Stored by name, so `network inspect` and `network rm` find users.
-            let net = berth_network::resolve(self.db(), &host_config.network_mode)?;
-            if !host_config.ipv4_address.is_empty() {
-                let ip: std::net::Ipv4Addr = host_config.ipv4_address.parse().map_err(|_| {
-                    EngineError::invalid(
-                        format!("--ip {}", host_config.ipv4_address),
-                        "not an IPv4 address",
-                    )
-                })?;
-                if !net.subnet()?.is_host(ip) {
+            let mut eps = req.networks.clone();
+            if eps.is_empty() {
+                eps.push(EndpointConfig {
+                    network: host_config.network_mode.clone(),
+                    ipv4_address: host_config.ipv4_address.clone(),
+                    ..Default::default()
+                });
+            }
+            for ep in &mut eps {
+                self.check_endpoint(ep)?;
+            }
+            for (i, ep) in eps.iter().enumerate() {
+                if eps[..i].iter().any(|o| o.network == ep.network) {
                     return Err(EngineError::invalid(
-                        format!("--ip {ip}"),
-                        format!("not in network {}'s subnet {}", net.name, net.subnet),
+                        format!("--network {}", ep.network),
+                        "the container is already connected to it",
                     ));
                 }
             }
-            host_config.network_mode = net.name;
+            host_config.network_mode = eps[0].network.clone();
+            host_config.ipv4_address = eps[0].ipv4_address.clone();
+            networks = Some(eps);
         } else if !host_config.ipv4_address.is_empty() {
             return Err(EngineError::invalid(
                 "--ip",
                 "it needs --network NAME of a bridge network",
             ));
+        }
+        if networks.is_none() && req.networks.len() > 1 {
+            return Err(EngineError::invalid(
+                "--network",
+                "conflicting options: cannot attach both user-defined and non-user-defined \
+                 network-modes",
+            ));
+        }
+        if networks.is_none() {
+            // none, host, container:NAME: no endpoint for these to apply to.
+            if req.networks.iter().any(|e| !e.aliases.is_empty()) {
+                return Err(EngineError::invalid(
+                    "--network-alias",
+                    "network-scoped aliases are supported only for containers in \
+                     user-defined networks",
+                ));
+            }
+            if req.networks.iter().any(|e| !e.mac_address.is_empty()) {
+                return Err(EngineError::invalid(
+                    "--mac-address",
+                    format!(
+                        "conflicting options: mac-address and the network mode {}",
+                        host_config.network_mode
+                    ),
+                ));
+            }
         }
         if host_config.log_config.kind.is_empty() {
             host_config.log_config.kind = "json-file".into();
@@ -277,6 +347,7 @@ impl Engine {
             config,
             host_config,
             volume_mounts,
+            networks,
         };
         let mut container = Container {
             id: id.clone(),

@@ -14,6 +14,7 @@ mod fscopy;
 pub mod layout;
 pub mod model;
 pub mod names;
+mod networking;
 pub mod parse;
 pub mod ports;
 pub mod records;

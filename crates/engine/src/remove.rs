@@ -57,7 +57,7 @@ impl Engine {
     /// Deletes what a stopped container owns: its rootfs snapshot, its files, its row
     /// and, with `remove_volumes`, the anonymous volumes no other container uses.
     fn purge(&self, c: &crate::records::Container, remove_volumes: bool) -> Result<()> {
-        if berth_network::is_bridge_mode(&c.settings.host_config.network_mode) {
+        if crate::networking::has_bridge_network(&c.settings) {
             self.unpublish(c);
             berth_network::detach(self.db(), &self.layout().run_root, &c.id)?;
         }

@@ -246,7 +246,7 @@ impl Engine {
         let dir = self.layout().container_dir(&c.id);
         fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
         let joined = self.joined_network(&c)?;
-        let endpoint = self.connect(&c)?;
+        let endpoints = self.connect(&c)?;
         // From here until the monitor owns the container (its cleanup disconnects),
         // a failure must undo the connection.
         let prepared = (|| {
@@ -254,13 +254,13 @@ impl Engine {
             let etc_dir = match &joined {
                 Some((_, other_dir)) => other_dir.clone(),
                 None => {
-                    etc_files::write_all(&dir, &c.settings, endpoint.as_ref().map(|e| e.ip))?;
+                    etc_files::write_all(&dir, &c.settings, &self.etc_networking(&endpoints))?;
                     dir.clone()
                 }
             };
             let netns = match &joined {
                 Some((ns, _)) => Some(ns.as_path()),
-                None => endpoint.as_ref().map(|e| e.netns.as_path()),
+                None => endpoints.first().map(|e| e.netns.as_path()),
             };
             spec::build(SpecInput {
                 id: &c.id,
@@ -282,7 +282,8 @@ impl Engine {
         let run_dir = self.layout().run_dir(&c.id);
         let _ = fs::remove_dir_all(&run_dir);
         fs::create_dir_all(&run_dir).ctx(|| format!("creating {}", run_dir.display()))?;
-        if let Some(ep) = &endpoint {
+        // Ports are published to the first network's address, as Docker's are.
+        if let Some(ep) = endpoints.first() {
             if let Err(e) = self.publish(&c, &ep.network.bridge, ep.ip) {
                 self.disconnect(&c);
                 return Err(e);
@@ -365,43 +366,6 @@ impl Engine {
                     message: msg,
                     code: 125,
                 })
-            }
-        }
-    }
-
-    /// Connects a bridge-networked container before its start (see
-    /// [`berth_network::attach`]); `None` for `none` and `host`.
-    fn connect(&self, c: &Container) -> Result<Option<berth_network::Endpoint>> {
-        let h = &c.settings.host_config;
-        if !berth_network::is_bridge_mode(&h.network_mode) {
-            return Ok(None);
-        }
-        let ip =
-            match h.ipv4_address.as_str() {
-                "" => None,
-                s => Some(s.parse().map_err(|_| {
-                    EngineError::invalid(format!("--ip {s}"), "not an IPv4 address")
-                })?),
-            };
-        let (ep, notices) = berth_network::attach(
-            self.db(),
-            &self.layout().run_root,
-            &c.id,
-            &h.network_mode,
-            ip,
-        )?;
-        for n in notices {
-            eprintln!("berth: {n}");
-        }
-        Ok(Some(ep))
-    }
-
-    /// Undoes [`Engine::connect`]: the veth pair, the namespace file, the address.
-    pub(crate) fn disconnect(&self, c: &Container) {
-        if berth_network::is_bridge_mode(&c.settings.host_config.network_mode) {
-            self.unpublish(c);
-            if let Err(e) = berth_network::detach(self.db(), &self.layout().run_root, &c.id) {
-                eprintln!("berth: disconnecting container {}: {e}", c.short_id());
             }
         }
     }

@@ -25,6 +25,11 @@ pub enum NetError {
     )]
     InUse { name: String, count: usize },
 
+    /// A container's endpoint that exists already or does not exist, worded as
+    /// Docker words it (`network connect` / `disconnect`).
+    #[error("{0}")]
+    Endpoint(String),
+
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -3,6 +3,7 @@
 //! container into a network namespace the engine owns, and outbound NAT (or, for
 //! internal networks, isolation) in berth's own nftables table.
 
+pub mod dns;
 pub mod error;
 pub mod ipam;
 pub mod netlink;
@@ -22,9 +23,6 @@ use berth_store::Db;
 pub use error::{NetError, Result};
 use netlink::Netlink;
 pub use records::{Network, NewNetwork, DEFAULT_NETWORK};
-
-/// The name of the container's interface inside its namespace.
-pub const CONTAINER_IFNAME: &str = "eth0";
 
 /// Whether a `--network` value names a bridge network (rather than none or host).
 pub fn is_bridge_mode(mode: &str) -> bool {
@@ -47,6 +45,8 @@ pub struct Endpoint {
     pub gateway: Ipv4Addr,
     pub netns: PathBuf,
     pub host_veth: String,
+    /// Its name in the container: `eth0`, `eth1`, ...
+    pub ifname: String,
 }
 
 fn nl() -> Result<Netlink> {
@@ -167,48 +167,148 @@ pub fn prune(db: &Db, referenced: &HashSet<String>) -> Result<Vec<Network>> {
     Ok(removed)
 }
 
-/// Connects a container that is about to start: its address, a fresh namespace file
-/// at `<run_root>/netns/<id>`, and a veth pair from the network's bridge to `eth0`
-/// in it, configured (address, MTU, lo, default route). On failure everything made
-/// here is undone.
+/// What a container asks of one network.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointRequest {
+    /// The network's name or id.
+    pub network: String,
+    pub ip: Option<Ipv4Addr>,
+    /// A `--mac-address` checked with [`ipam::check_mac`].
+    pub mac: Option<String>,
+    /// The names the embedded DNS answers for it (container name, aliases, short id).
+    pub dns_names: Vec<String>,
+    /// The container's `--dns` servers: the embedded DNS forwards its other
+    /// queries there instead of to the host's resolvers.
+    pub dns_servers: Vec<String>,
+}
+
+/// The host end of interface `ifname` of a container: `eth0`'s is [`host_veth`],
+/// `ethN`'s `vb<10 hex>-N` (the dash keeps the two forms apart).
+pub fn host_veth_for(container_id: &str, ifname: &str) -> String {
+    match ipam::if_index(ifname) {
+        0 => host_veth(container_id),
+        n => format!("vb{}-{n}", &container_id[..container_id.len().min(10)]),
+    }
+}
+
+/// Connects a container that is about to start to its networks, in order: a fresh
+/// namespace file at `<run_root>/netns/<id>`, and per network an address and a veth
+/// pair from the network's bridge to `eth0`, `eth1`, ... in it (MTU, MAC, address;
+/// the default route goes via the first). Networks with the embedded DNS get their
+/// records written and the server started (`dns_server` is the argv that runs it).
+/// On failure everything made here is undone.
 pub fn attach(
     db: &Db,
     run_root: &Path,
     container_id: &str,
-    network: &str,
-    requested_ip: Option<Ipv4Addr>,
+    requests: &[EndpointRequest],
+    dns_server: &[String],
+) -> Result<(Vec<Endpoint>, Vec<String>)> {
+    let file = netns::path(run_root, container_id);
+    let made = (|| {
+        // A namespace left by a crash may hold old interfaces: start from a fresh
+        // one. The container is not running, so nothing else is in it.
+        netns::remove(&file)?;
+        netns::create(&file)?;
+        let mut eps = Vec::new();
+        let mut notices = Vec::new();
+        for (i, r) in requests.iter().enumerate() {
+            let (ep, n) = connect_one(db, run_root, container_id, r, &format!("eth{i}"), i == 0)?;
+            eps.push(ep);
+            notices.extend(n);
+        }
+        Ok((eps, notices))
+    })();
+    let (eps, mut notices) = match made {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = detach(db, run_root, container_id);
+            return Err(e);
+        }
+    };
+    notices.extend(publish_dns(db, run_root, &eps, dns_server));
+    Ok((eps, notices))
+}
+
+/// Writes the DNS records of the endpoints' networks and makes sure the server
+/// answers on them. A DNS failure does not fail the container: it is reported.
+fn publish_dns(db: &Db, run_root: &Path, eps: &[Endpoint], dns_server: &[String]) -> Vec<String> {
+    let nets: Vec<&Network> = eps
+        .iter()
+        .map(|e| &e.network)
+        .filter(|n| n.has_dns())
+        .collect();
+    if nets.is_empty() {
+        return Vec::new();
+    }
+    let r = (|| {
+        for n in &nets {
+            dns::zone::sync(db, run_root, n)?;
+        }
+        let gws = nets
+            .iter()
+            .map(|n| n.gateway())
+            .collect::<Result<Vec<_>>>()?;
+        dns::ensure_server(run_root, dns_server, &gws)
+    })();
+    match r {
+        Ok(()) => Vec::new(),
+        Err(e) => vec![format!("embedded DNS: {e}")],
+    }
+}
+
+/// Allocates the container's address on one network and plumbs `ifname` into its
+/// (existing) namespace.
+fn connect_one(
+    db: &Db,
+    run_root: &Path,
+    container_id: &str,
+    r: &EndpointRequest,
+    ifname: &str,
+    default_route: bool,
 ) -> Result<(Endpoint, Vec<String>)> {
-    let net = resolve(db, network)?;
+    let net = resolve(db, &r.network)?;
     // After a reboot the bridge and the rules are gone while the row stays.
     let notices = if netlink::exists(&net.bridge) {
         Vec::new()
     } else {
         ensure_bridge(&net)?
     };
-    let alloc = ipam::allocate(db, &net, container_id, requested_ip)?;
+    let alloc = ipam::allocate(
+        db,
+        &net,
+        container_id,
+        &ipam::Request {
+            ip: r.ip,
+            mac: r.mac.clone(),
+            ifname: ifname.to_string(),
+            dns_names: if net.has_dns() {
+                r.dns_names.clone()
+            } else {
+                Vec::new()
+            },
+            dns_servers: r.dns_servers.clone(),
+        },
+    )?;
     let ep = Endpoint {
         ip: alloc.ip,
         prefix: net.subnet()?.prefix,
         mac: alloc.mac.clone(),
         gateway: net.gateway()?,
         netns: netns::path(run_root, container_id),
-        host_veth: host_veth(container_id),
+        host_veth: host_veth_for(container_id, ifname),
+        ifname: ifname.to_string(),
         network: net,
     };
-    match plumb(&ep) {
-        Ok(()) => Ok((ep, notices)),
-        Err(e) => {
-            let _ = detach(db, run_root, container_id);
-            Err(e)
-        }
+    if let Err(e) = plumb(&ep, default_route) {
+        let _ = ok_if(nl()?.del_link(&ep.host_veth), libc::ENODEV);
+        let _ = ipam::release_one(db, &ep.network.id, container_id);
+        return Err(e);
     }
+    Ok((ep, notices))
 }
 
-fn plumb(ep: &Endpoint) -> Result<()> {
-    // A namespace left by a crash may hold an old eth0: start from a fresh one. The
-    // container is not running, so nothing else is in it.
-    netns::remove(&ep.netns)?;
-    netns::create(&ep.netns)?;
+fn plumb(ep: &Endpoint, default_route: bool) -> Result<()> {
     let nl = nl()?;
     ok_if(nl.del_link(&ep.host_veth), libc::ENODEV)
         .map_err(|e| NetError::io(format!("deleting stale {}", ep.host_veth), e))?;
@@ -217,7 +317,7 @@ fn plumb(ep: &Endpoint) -> Result<()> {
     let mac = netlink::parse_mac(&ep.mac)
         .ok_or_else(|| NetError::invalid("MAC address", ep.mac.clone()))?;
     let mtu = ep.network.mtu();
-    nl.add_veth(&ep.host_veth, CONTAINER_IFNAME, ns.as_raw_fd(), mac, mtu)
+    nl.add_veth(&ep.host_veth, &ep.ifname, ns.as_raw_fd(), mac, mtu)
         .map_err(|e| NetError::io(format!("creating veth pair {}", ep.host_veth), e))?;
     let host_idx = netlink::index(&ep.host_veth)
         .map_err(|e| NetError::io(format!("finding {}", ep.host_veth), e))?;
@@ -231,51 +331,166 @@ fn plumb(ep: &Endpoint) -> Result<()> {
     })?;
     let (ip, prefix, gw) = (ep.ip, ep.prefix, ep.gateway);
     let brd = ep.network.subnet()?.broadcast();
+    let ifname = ep.ifname.clone();
     netns::run_in(&ep.netns, move || {
         let nl = Netlink::open()?;
-        nl.set_up(netlink::index("lo")?)?;
-        let eth = netlink::index(CONTAINER_IFNAME)?;
+        // The first interface also brings up lo: one trip into the namespace.
+        if default_route {
+            nl.set_up(netlink::index("lo")?)?;
+        }
+        let eth = netlink::index(&ifname)?;
         nl.add_addr(eth, ip, prefix, brd)?;
         nl.set_up(eth)?;
-        nl.add_default_route(gw)
+        if default_route {
+            ok_if(nl.add_default_route(gw), libc::EEXIST)?;
+        }
+        Ok(())
     })
     .map_err(|e| {
         NetError::io(
-            format!("configuring {CONTAINER_IFNAME} in {}", ep.netns.display()),
+            format!("configuring {} in {}", ep.ifname, ep.netns.display()),
             e,
         )
     })
 }
 
-/// Disconnects a container that has stopped (or is being removed): deletes the host
-/// end of its veth pair, unmounts and unlinks its namespace file and releases its
-/// address. Safe to repeat.
+/// `network connect` on a running container: the next free `ethN` in its namespace
+/// (the default route only if it has no other network), and its DNS records.
+pub fn connect_running(
+    db: &Db,
+    run_root: &Path,
+    container_id: &str,
+    r: &EndpointRequest,
+    dns_server: &[String],
+) -> Result<(Endpoint, Vec<String>)> {
+    let file = netns::path(run_root, container_id);
+    if !netns::is_mounted(&file) {
+        return Err(NetError::invalid(
+            format!("container {}", &container_id[..container_id.len().min(12)]),
+            "it has no network namespace of berth's (started with --network none, host or \
+             container:NAME?)",
+        ));
+    }
+    let held = ipam::of_container(db, container_id)?;
+    let used: HashSet<u32> = held.iter().map(|a| ipam::if_index(&a.ifname)).collect();
+    let n = (0..).find(|n| !used.contains(n)).unwrap_or(0);
+    let (ep, mut notices) = connect_one(
+        db,
+        run_root,
+        container_id,
+        r,
+        &format!("eth{n}"),
+        held.is_empty(),
+    )?;
+    notices.extend(publish_dns(
+        db,
+        run_root,
+        std::slice::from_ref(&ep),
+        dns_server,
+    ));
+    Ok((ep, notices))
+}
+
+/// `network disconnect` on a running container: removes its interface on the
+/// network (deleting the host end takes the pair), releases the address, rewrites
+/// the network's DNS records and, when that interface carried the default route,
+/// moves it to the first remaining network.
+pub fn disconnect_running(
+    db: &Db,
+    run_root: &Path,
+    container_id: &str,
+    net: &Network,
+) -> Result<()> {
+    let held = ipam::of_container(db, container_id)?;
+    if let Some(a) = held.iter().find(|a| a.network_id == net.id) {
+        let veth = host_veth_for(container_id, &a.ifname);
+        ok_if(nl()?.del_link(&veth), libc::ENODEV)
+            .map_err(|e| NetError::io(format!("deleting {veth}"), e))?;
+    }
+    ipam::release_one(db, &net.id, container_id)?;
+    if net.has_dns() {
+        dns::zone::sync(db, run_root, net)?;
+    }
+    let file = netns::path(run_root, container_id);
+    let rest = ipam::of_container(db, container_id)?;
+    if let (Some(first), true) = (rest.first(), netns::is_mounted(&file)) {
+        let gw = records::find(db, &first.network_id)?.gateway()?;
+        netns::run_in(&file, move || {
+            ok_if(Netlink::open()?.add_default_route(gw), libc::EEXIST)
+        })
+        .map_err(|e| {
+            NetError::io(
+                format!("setting the default route in {}", file.display()),
+                e,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Disconnects a container that has stopped (or is being removed) from all its
+/// networks: deletes the host ends of its veth pairs, unmounts and unlinks its
+/// namespace file, releases its addresses and rewrites the DNS records of its
+/// networks. Safe to repeat.
 pub fn detach(db: &Db, run_root: &Path, container_id: &str) -> Result<()> {
     let file = netns::path(run_root, container_id);
-    // Dropping the last reference to the namespace destroys it and the veth pair
-    // with it, in the kernel's own time: deleting the host end ourselves
+    let held = ipam::of_container(db, container_id)?;
+    // Dropping the last reference to the namespace destroys it and the veth pairs
+    // with it, in the kernel's own time: deleting the host ends ourselves
     // (RTM_DELLINK) waits for the kernel's network synchronisation, about 20 ms of
     // every container stop. Without a namespace file (a crash between the steps)
-    // the host end is deleted directly; a new start with the same id also deletes a
-    // host end still lingering.
+    // the host ends are deleted directly; a new start with the same id also deletes
+    // host ends still lingering.
     if netns::is_mounted(&file) {
         netns::remove(&file)?;
     } else {
-        let veth = host_veth(container_id);
-        if netlink::exists(&veth) {
-            ok_if(nl()?.del_link(&veth), libc::ENODEV)
-                .map_err(|e| NetError::io(format!("deleting {veth}"), e))?;
+        let mut veths: Vec<String> = held
+            .iter()
+            .map(|a| host_veth_for(container_id, &a.ifname))
+            .collect();
+        veths.push(host_veth(container_id));
+        for veth in veths {
+            if netlink::exists(&veth) {
+                ok_if(nl()?.del_link(&veth), libc::ENODEV)
+                    .map_err(|e| NetError::io(format!("deleting {veth}"), e))?;
+            }
         }
         netns::remove(&file)?;
     }
-    ipam::release(db, container_id)
+    ipam::release(db, container_id)?;
+    for a in &held {
+        if let Ok(net) = records::find(db, &a.network_id) {
+            if net.has_dns() {
+                dns::zone::sync(db, run_root, &net)?;
+            }
+        }
+    }
+    Ok(())
 }
 
-/// The container's endpoint as recorded (for `inspect`): its network and allocation.
-pub fn endpoint_of(db: &Db, container_id: &str) -> Result<Option<(Network, ipam::Allocation)>> {
-    let Some(a) = ipam::of_container(db, container_id)? else {
-        return Ok(None);
-    };
-    let net = records::find(db, &a.network_id)?;
-    Ok(Some((net, a)))
+/// New DNS names for a running container's endpoints (after a rename): `names`
+/// gives them per network; the records of its DNS networks are rewritten.
+pub fn rename_endpoints(
+    db: &Db,
+    run_root: &Path,
+    container_id: &str,
+    names: impl Fn(&Network) -> Vec<String>,
+) -> Result<()> {
+    for (net, _) in endpoints_of(db, container_id)? {
+        if net.has_dns() {
+            ipam::set_dns_names(db, &net.id, container_id, &names(&net))?;
+            dns::zone::sync(db, run_root, &net)?;
+        }
+    }
+    Ok(())
+}
+
+/// The container's endpoints as recorded (for `inspect`), in interface order.
+pub fn endpoints_of(db: &Db, container_id: &str) -> Result<Vec<(Network, ipam::Allocation)>> {
+    let mut out = Vec::new();
+    for a in ipam::of_container(db, container_id)? {
+        let net = records::find(db, &a.network_id)?;
+        out.push((net, a));
+    }
+    Ok(out)
 }

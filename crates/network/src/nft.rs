@@ -235,6 +235,7 @@ mod tests {
             labels: Default::default(),
             options: Default::default(),
             created: String::new(),
+            ip_range: String::new(),
         }
     }
 

@@ -31,6 +31,9 @@ pub struct Network {
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
     pub created: String,
+    /// `--ip-range`: automatic addresses come from this part of the subnet only
+    /// (empty: the whole subnet).
+    pub ip_range: String,
 }
 
 impl Network {
@@ -49,6 +52,21 @@ impl Network {
         Subnet::parse(&self.subnet)
     }
 
+    /// Where automatic addresses come from: `--ip-range`, else the subnet.
+    pub fn pool(&self) -> Result<Subnet> {
+        if self.ip_range.is_empty() {
+            self.subnet()
+        } else {
+            Subnet::parse_range(&self.ip_range)
+        }
+    }
+
+    /// Whether containers on it get the embedded DNS server: every network but the
+    /// default one, as in Docker.
+    pub fn has_dns(&self) -> bool {
+        self.name != DEFAULT_NETWORK
+    }
+
     pub fn gateway(&self) -> Result<Ipv4Addr> {
         self.gateway
             .parse()
@@ -62,13 +80,14 @@ pub struct NewNetwork {
     pub driver: String,
     pub subnet: Option<String>,
     pub gateway: Option<String>,
+    pub ip_range: Option<String>,
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
 }
 
 const COLUMNS: &str =
-    "id, name, driver, subnet, gateway, bridge, internal, labels, options, created";
+    "id, name, driver, subnet, gateway, bridge, internal, labels, options, created, ip_range";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Network> {
     let map = |s: String| serde_json::from_str(&s).unwrap_or_default();
@@ -83,6 +102,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Network> {
         labels: map(r.get(7)?),
         options: map(r.get(8)?),
         created: r.get(9)?,
+        ip_range: r.get(10)?,
     })
 }
 
@@ -249,6 +269,9 @@ pub fn create(db: &Db, req: NewNetwork, routes: &[Subnet]) -> Result<Network> {
     if req.gateway.is_some() && req.subnet.is_none() {
         return Err(NetError::invalid("--gateway", "it needs --subnet"));
     }
+    if req.ip_range.is_some() && req.subnet.is_none() {
+        return Err(NetError::invalid("--ip-range", "it needs --subnet"));
+    }
     let id = new_id()?;
     let default = req.name == DEFAULT_NETWORK;
     // `berth0` belongs to the default store; the default network of any other store
@@ -271,14 +294,15 @@ pub fn create(db: &Db, req: NewNetwork, routes: &[Subnet]) -> Result<Network> {
             .collect();
         drop(stmt);
         let picked = pick(&req, default, &taken, routes);
-        let (subnet, gateway) = match picked {
+        let (subnet, gateway, ip_range) = match picked {
             Ok(p) => p,
             // Nothing written yet: committing the empty transaction is harmless.
             Err(e) => return Ok(Err(e)),
         };
         let inserted = tx.execute(
             &format!(
-                "INSERT INTO networks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT INTO networks ({COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ),
             params![
                 id,
@@ -290,7 +314,8 @@ pub fn create(db: &Db, req: NewNetwork, routes: &[Subnet]) -> Result<Network> {
                 req.internal,
                 labels,
                 options,
-                created
+                created,
+                ip_range
             ],
         );
         match inserted {
@@ -308,13 +333,14 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-/// The subnet (given, or the first free candidate) and the gateway of a new network.
+/// The subnet (given, or the first free candidate), the gateway and the address range
+/// of a new network.
 fn pick(
     req: &NewNetwork,
     default: bool,
     taken: &[Subnet],
     routes: &[Subnet],
-) -> Result<(Subnet, Ipv4Addr)> {
+) -> Result<(Subnet, Ipv4Addr, String)> {
     let subnet = match &req.subnet {
         Some(s) => {
             let s = Subnet::parse(s)?;
@@ -351,7 +377,21 @@ fn pick(
         }
         None => subnet.first_host(),
     };
-    Ok((subnet, gateway))
+    let range = match &req.ip_range {
+        Some(r) => {
+            let range = Subnet::parse_range(r)?;
+            let inside = subnet.contains(range.network()) && range.prefix >= subnet.prefix;
+            if !inside {
+                return Err(NetError::invalid(
+                    format!("--ip-range {r}"),
+                    format!("it is not inside the subnet {subnet}"),
+                ));
+            }
+            range.to_string()
+        }
+        None => String::new(),
+    };
+    Ok((subnet, gateway, range))
 }
 
 /// Deletes the row; the caller has checked that no container holds an address on it
@@ -413,10 +453,9 @@ mod tests {
             ..Default::default()
         };
         let def = create(&db, def, &routes).unwrap();
-        assert_eq!(
-            (def.subnet.as_str(), def.bridge.as_str()),
-            ("172.31.0.0/16", "berth0")
-        );
+        // Not the default store: the default network's bridge is its own.
+        assert_eq!(def.subnet, "172.31.0.0/16");
+        assert_eq!(def.bridge, format!("br-{}", &def.id[..12]));
         assert_eq!(def.gateway, "172.31.0.1");
         assert!(create(
             &db,

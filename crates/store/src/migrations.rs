@@ -12,7 +12,20 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Append-only: never edit a released entry, add a new version instead.
-pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
+
+/// v5: several networks per container. An allocation records the interface it
+/// became in the container (`eth0`, `eth1`, ...: `network connect` adds one to a
+/// running container, `disconnect` removes exactly that one) and the names the
+/// embedded DNS settings of that endpoint as JSON: the names it answers for it on
+/// that network (container name, aliases, short id) and the container's own
+/// upstream servers (`--dns`).
+/// A network may restrict automatic addresses to a sub-range (`--ip-range`).
+const V5: &str = "
+ALTER TABLE networks ADD COLUMN ip_range TEXT NOT NULL DEFAULT '';
+ALTER TABLE network_allocations ADD COLUMN ifname TEXT NOT NULL DEFAULT 'eth0';
+ALTER TABLE network_allocations ADD COLUMN dns TEXT NOT NULL DEFAULT '{}';
+";
 
 /// v4: bridge networks and their address allocations. An allocation names its
 /// container without a foreign key, like a container names its image: the engine

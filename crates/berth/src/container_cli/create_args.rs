@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use berth_engine::create::CreateRequest;
 use berth_engine::model::{
-    ContainerConfig, Empty, Healthcheck, HostConfig, LogConfig, MountSpec, MountType,
+    ContainerConfig, Empty, EndpointConfig, Healthcheck, HostConfig, LogConfig, MountSpec,
+    MountType,
 };
 use berth_engine::parse::{self, VolumeFlag};
 
@@ -166,12 +167,19 @@ pub struct CreateArgs {
     pub cidfile: Option<PathBuf>,
     /// Connect a container to a network: bridge (the default, or what berth.toml's
     /// [network] default says), none, host, container:NAME, or the name of a network
-    /// from `berth network create`.
+    /// from `berth network create`. Repeat it for several networks (eth0, eth1, ...
+    /// in order); `name=N,alias=A,ip=IP,mac-address=M` sets them per network.
     #[arg(long, alias = "net")]
-    pub network: Option<String>,
-    /// IPv4 address on the container's bridge network (e.g., 172.30.0.10).
+    pub network: Vec<String>,
+    /// IPv4 address on the container's (first) bridge network (e.g., 172.30.0.10).
     #[arg(long)]
     pub ip: Option<String>,
+    /// Add a network-scoped alias for the container (on its first network).
+    #[arg(long, alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Container MAC address (on its first network, e.g., 92:d0:c6:0a:29:33).
+    #[arg(long)]
+    pub mac_address: Option<String>,
     /// Expose a port or a range of ports.
     #[arg(long)]
     pub expose: Vec<String>,
@@ -340,18 +348,21 @@ impl CreateArgs {
                 None => 0,
             })
         };
-        let network = match &self.network {
-            Some(n) => n.clone(),
-            None => crate::config::network()?.default,
-        };
+        let networks = self.endpoints()?;
+        let network = networks
+            .first()
+            .map(|e| e.network.clone())
+            .unwrap_or_default();
         if network.starts_with("container:")
             && (self.hostname.is_some() || !self.dns.is_empty() || !self.add_host.is_empty())
         {
             bail!(
-                "conflicting options: --network {} shares that container's network, \
-                 its hostname, /etc/hosts and DNS settings (drop -h, --dns, --add-host)",
-                network
+                "conflicting options: --network {network} shares that container's network, \
+                 its hostname, /etc/hosts and DNS settings (drop -h, --dns, --add-host)"
             );
+        }
+        for h in &self.add_host {
+            check_add_host(h)?;
         }
         if let Some(a) = &self.health_on_failure {
             if !matches!(a.as_str(), "none" | "kill" | "restart") {
@@ -408,7 +419,10 @@ impl CreateArgs {
             publish_all_ports: self.publish_all,
             binds,
             network_mode: network,
-            ipv4_address: self.ip.clone().unwrap_or_default(),
+            ipv4_address: networks
+                .first()
+                .map(|e| e.ipv4_address.clone())
+                .unwrap_or_default(),
             restart_policy: match &self.restart {
                 Some(r) => parse::parse_restart(r)?,
                 None => Default::default(),
@@ -466,6 +480,65 @@ impl CreateArgs {
             name: self.name.clone(),
             config,
             host_config,
+            networks,
         })
     }
+
+    /// The `--network` values in order, with `--ip`, `--network-alias` and
+    /// `--mac-address` on the first, as Docker's CLI applies them.
+    fn endpoints(&self) -> anyhow::Result<Vec<EndpointConfig>> {
+        let mut out = Vec::new();
+        for v in &self.network {
+            out.push(parse_network(v)?);
+        }
+        if out.is_empty() {
+            out.push(EndpointConfig {
+                network: crate::config::network()?.default,
+                ..Default::default()
+            });
+        }
+        if let Some(first) = out.first_mut() {
+            if let Some(ip) = &self.ip {
+                first.ipv4_address = ip.clone();
+            }
+            first.aliases.extend(self.network_alias.iter().cloned());
+            if let Some(m) = &self.mac_address {
+                first.mac_address = m.clone();
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `--network NAME` or Docker's advanced form `name=N[,alias=A][,ip=IP][,mac-address=M]`.
+fn parse_network(v: &str) -> anyhow::Result<EndpointConfig> {
+    if !v.starts_with("name=") {
+        return Ok(EndpointConfig {
+            network: v.to_string(),
+            ..Default::default()
+        });
+    }
+    let mut ep = EndpointConfig::default();
+    for part in v.split(',') {
+        match part.split_once('=') {
+            Some(("name", n)) => ep.network = n.to_string(),
+            Some(("alias", a)) => ep.aliases.push(a.to_string()),
+            Some(("ip", ip)) => ep.ipv4_address = ip.to_string(),
+            Some(("mac-address", m)) => ep.mac_address = m.to_string(),
+            _ => bail!("invalid --network {v:?}: use name=N,alias=A,ip=IP,mac-address=M"),
+        }
+    }
+    Ok(ep)
+}
+
+/// `--add-host NAME:IP` (or `NAME=IP`), the IP an address or `host-gateway`.
+fn check_add_host(h: &str) -> anyhow::Result<()> {
+    let Some((name, ip)) = h.split_once([':', '=']) else {
+        bail!("invalid argument {h:?} for \"--add-host\" flag: expected NAME:IP");
+    };
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    if name.is_empty() || (ip != "host-gateway" && ip.parse::<std::net::IpAddr>().is_err()) {
+        bail!("invalid argument {h:?} for \"--add-host\" flag: invalid IP address {ip:?}");
+    }
+    Ok(())
 }

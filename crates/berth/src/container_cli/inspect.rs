@@ -260,37 +260,65 @@ pub fn top(a: TopArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> any
     Ok(0)
 }
 
-/// Docker's `NetworkSettings`: the address, gateway and MAC of a container connected
-/// to a bridge network (empty while it is stopped: the address is released then).
+/// Docker's `NetworkSettings`: one entry per network in `Networks` (address,
+/// gateway, MAC, aliases, DNS names while it runs; the settings alone while it is
+/// stopped, as its addresses are released then). The top-level address fields
+/// repeat the first network's, which Docker fills for its default network.
 fn network_settings(engine: &Engine, c: &Container) -> Value {
     let mode = c.settings.host_config.network_mode.clone();
-    let ep = berth_network::endpoint_of(engine.db(), &c.id)
-        .ok()
-        .flatten();
-    let (ip, prefix, gw, mac, net_id) = match &ep {
-        Some((n, a)) => (
-            a.ip.to_string(),
-            n.subnet().map(|s| s.prefix).unwrap_or(0),
-            n.gateway.clone(),
-            a.mac.clone(),
-            n.id.clone(),
-        ),
-        None => Default::default(),
+    let held = berth_network::endpoints_of(engine.db(), &c.id).unwrap_or_default();
+    let configured = c.settings.endpoints();
+    let mut networks = serde_json::Map::new();
+    let mut first: Option<Value> = None;
+    let empty_entry = || {
+        json!({"IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
+               "DriverOpts": null, "NetworkID": "", "EndpointID": "", "Gateway": "",
+               "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+               "GlobalIPv6PrefixLen": 0, "DNSNames": null})
     };
-    let sandbox = if ep.is_some() {
+    for ep in &configured {
+        let mut v = empty_entry();
+        if !ep.aliases.is_empty() {
+            v["Aliases"] = json!(ep.aliases);
+        }
+        if !ep.ipv4_address.is_empty() {
+            v["IPAMConfig"] = json!({"IPv4Address": ep.ipv4_address});
+        }
+        if !ep.mac_address.is_empty() {
+            v["MacAddress"] = json!(ep.mac_address);
+        }
+        if let Some((n, a)) = held.iter().find(|(n, _)| n.name == ep.network) {
+            v["NetworkID"] = json!(n.id);
+            v["EndpointID"] = json!(format!("{}-{}", &c.id[..12], n.short_id()));
+            v["Gateway"] = json!(n.gateway);
+            v["IPAddress"] = json!(a.ip.to_string());
+            v["IPPrefixLen"] = json!(n.subnet().map(|s| s.prefix).unwrap_or(0));
+            v["MacAddress"] = json!(a.mac);
+            if !a.dns_names.is_empty() {
+                v["DNSNames"] = json!(a.dns_names);
+            }
+        }
+        if first.is_none() {
+            first = Some(v.clone());
+        }
+        networks.insert(ep.network.clone(), v);
+    }
+    if configured.is_empty() && !mode.starts_with("container:") {
+        networks.insert(mode.clone(), empty_entry());
+    }
+    let top = first.unwrap_or_else(empty_entry);
+    let sandbox = if held.is_empty() {
+        String::new()
+    } else {
         berth_network::netns::path(&engine.layout().run_root, &c.id)
             .to_string_lossy()
             .into_owned()
-    } else {
-        String::new()
     };
     json!({
         "SandboxKey": sandbox,
         "Ports": engine.published_ports(c),
-        "IPAddress": ip, "IPPrefixLen": prefix, "Gateway": gw, "MacAddress": mac,
-        "Networks": {mode: {
-            "NetworkID": net_id, "EndpointID": if ep.is_some() { c.id.clone() } else { String::new() },
-            "IPAddress": ip, "IPPrefixLen": prefix, "Gateway": gw, "MacAddress": mac,
-        }},
+        "IPAddress": top["IPAddress"], "IPPrefixLen": top["IPPrefixLen"],
+        "Gateway": top["Gateway"], "MacAddress": top["MacAddress"],
+        "Networks": networks,
     })
 }

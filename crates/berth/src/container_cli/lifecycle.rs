@@ -152,9 +152,7 @@ pub fn rename(
     runroot: &Option<PathBuf>,
 ) -> anyhow::Result<i32> {
     let engine = open_engine(root, runroot)?;
-    berth_engine::names::validate_name(&a.new_name)?;
-    let c = engine.find(&a.container)?;
-    berth_engine::records::rename(engine.db(), &c.id, &a.new_name)?;
+    engine.rename(&a.container, &a.new_name)?;
     Ok(0)
 }
 

@@ -172,7 +172,7 @@ pub fn ps(a: PsArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyho
                 "Names": c.name,
                 "Labels": c.settings.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                 "Mounts": c.settings.volume_mounts.iter().map(|m| m.name.clone()).collect::<Vec<_>>().join(","),
-                "Networks": c.settings.host_config.network_mode,
+                "Networks": networks_column(c),
                 "LocalVolumes": c.settings.volume_mounts.len().to_string(),
             });
             if a.size {
@@ -243,4 +243,16 @@ fn ports_text(published: &berth_engine::ports::PortMap, c: &Container) -> String
         }
     }
     out.join(", ")
+}
+
+/// Docker's `Networks` column: every network the container is on, comma-separated.
+fn networks_column(c: &berth_engine::records::Container) -> String {
+    let eps = c.settings.endpoints();
+    if eps.is_empty() {
+        return c.settings.host_config.network_mode.clone();
+    }
+    eps.iter()
+        .map(|e| e.network.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -18,6 +18,10 @@ pub struct Engine {
     pub root: tempfile::TempDir,
     pub runroot: PathBuf,
     pub work: tempfile::TempDir,
+    /// The upstream servers of the embedded DNS a command starts
+    /// (`BERTH_DNS_UPSTREAM`): never the host's real resolvers in a test. By
+    /// default the discard port on loopback, where nothing answers.
+    pub dns_upstream: std::cell::RefCell<String>,
 }
 
 /// The busybox rootfs as a tar, built once per test binary: importing it is then
@@ -96,6 +100,7 @@ impl Engine {
             root,
             runroot,
             work,
+            dns_upstream: std::cell::RefCell::new("127.0.0.1:9".into()),
         };
         let tar = busybox_tar().to_str().unwrap().to_string();
         e.ok(&["import", &tar, "busybox:latest"]);
@@ -111,6 +116,7 @@ impl Engine {
             .args(args)
             .env_remove("BERTH_ROOT")
             .env_remove("BERTH_RUNROOT")
+            .env("BERTH_DNS_UPSTREAM", &*self.dns_upstream.borrow())
             .stdin(Stdio::null());
         c
     }

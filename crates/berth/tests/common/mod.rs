@@ -38,6 +38,7 @@ pub mod engine;
 pub mod gate;
 pub mod host;
 pub mod net;
+pub mod nets;
 pub mod runtime;
 pub mod testctx;
 

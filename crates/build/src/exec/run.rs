@@ -69,7 +69,7 @@ fn run_in(
         "none" => "none".into(),
         _ => "host".into(),
     };
-    berth_engine::etc_files::write_all(dir, &s, None)?;
+    berth_engine::etc_files::write_all(dir, &s, &berth_engine::etc_files::Networking::default())?;
     let spec = spec::build(SpecInput {
         id,
         settings: &s,
