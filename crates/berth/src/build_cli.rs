@@ -241,6 +241,7 @@ pub fn builder(
             let freed = berth_engine::volumes::dir_size(&dir);
             let _ = std::fs::remove_dir_all(&dir);
             let _ = std::fs::remove_file(engine.images().root().join("build-cache-stat"));
+            let _ = std::fs::remove_dir_all(engine.images().snapshots_dir().join(".trash"));
             // Layers only the cache kept go too.
             let layers = engine.images().gc_layers()?;
             println!("Deleted build cache objects: {n}");

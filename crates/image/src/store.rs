@@ -192,6 +192,45 @@ impl ImageStore {
         Ok(out)
     }
 
+    /// A layer whose directory is already in the layer layout, on top of the layers
+    /// `parents` (diff ids, bottom first, all in the store): a build step's overlay
+    /// upper directory, unmounted. `dir` is moved into the store instead of being
+    /// unpacked again from `tar` (its `layer::diff`), which is read once for the
+    /// diff id and the tar-split.
+    pub fn add_layer_dir(&self, parents: &[String], dir: &Path, tar: &Path) -> Result<LayerRecord> {
+        let input = fs::File::open(tar).ctx(|| format!("opening {}", tar.display()))?;
+        let tmp = self
+            .layers_dir()
+            .join(format!(".tmp-{}-{}-0", std::process::id(), unique()));
+        fs::create_dir_all(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
+        let result = (|| {
+            let idx = layer::index(dir, input, &tmp.join("tar-split.zst"))?;
+            let mut all = parents.to_vec();
+            all.push(idx.diff_id.clone());
+            let chains = chain_ids(&all);
+            let chain = chains.last().cloned().unwrap_or_default();
+            if let Some(l) = self.layer(&chain)? {
+                let _ = fs::remove_dir_all(&tmp);
+                return Ok(l);
+            }
+            let parent = (chains.len() > 1).then(|| chains[chains.len() - 2].clone());
+            fs::rename(dir, tmp.join("diff"))
+                .ctx(|| format!("moving {} into the layer store", dir.display()))?;
+            let staged = Staged {
+                index: 0,
+                tmp: tmp.clone(),
+                diff_id: idx.diff_id.clone(),
+                size: idx.size,
+                tar_size: idx.tar_size,
+            };
+            self.register_layer(&chain, &idx.diff_id, parent, staged)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        result
+    }
+
     /// A single layer from a stream whose digest is not known in advance (`import`).
     pub fn import_layer(&self, input: impl Read) -> Result<LayerRecord> {
         let staged = stage_reader(&self.layers_dir(), 0, input, None, None)?;

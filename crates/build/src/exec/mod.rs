@@ -373,6 +373,7 @@ pub fn build(
     progress: Progress,
 ) -> Result<ImageRecord> {
     let mut b = Builder::new(engine, ctx, opts, resolve, progress)?;
+    step::empty_trash(engine.images());
     let target = b.target()?;
     let r = b.stage(target)?;
     let _ = b.stat.save();

@@ -8,7 +8,6 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use berth_image::config::chain_ids;
-use berth_image::store::LayerSource;
 use berth_image::ImageRecord;
 use serde_json::Value;
 
@@ -25,10 +24,37 @@ pub struct Mounted<'e> {
     pub lowers: Vec<PathBuf>,
 }
 
+/// Where finished snapshots go to be deleted off the build's critical path: on this
+/// kind of host, deleting thousands of files a step just wrote costs seconds.
+pub fn trash_dir(images: &berth_image::ImageStore) -> PathBuf {
+    images.snapshots_dir().join(".trash")
+}
+
+/// Deletes what is in the trash, in a thread of its own (also what earlier builds
+/// left when they exited before their deletion finished).
+pub fn empty_trash(images: &berth_image::ImageStore) {
+    let dir = trash_dir(images);
+    std::thread::spawn(move || {
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    });
+}
+
 impl Drop for Mounted<'_> {
     fn drop(&mut self) {
-        let _ = self.builder_images.unmount_snapshot(&self.key);
-        let _ = self.builder_images.remove_snapshot(&self.key);
+        let images = self.builder_images;
+        let _ = images.unmount_snapshot(&self.key);
+        let dir = images.snapshots_dir().join(&self.key);
+        let trash = trash_dir(images);
+        let dest = trash.join(&self.key);
+        if fs::create_dir_all(&trash).is_ok() && fs::rename(&dir, &dest).is_ok() {
+            std::thread::spawn(move || {
+                let _ = fs::remove_dir_all(dest);
+            });
+        } else {
+            let _ = images.remove_snapshot(&self.key);
+        }
     }
 }
 
@@ -120,8 +146,7 @@ impl<'a> Builder<'a> {
         }
         let m = self.mount(diff_ids)?;
         action(self, &m.rootfs)?;
-        let diff_id = self.commit_upper(&m, diff_ids)?;
-        drop(m);
+        let diff_id = self.commit_upper(m, diff_ids)?;
         let created = self.now();
         self.cache.put(
             key,
@@ -138,55 +163,53 @@ impl<'a> Builder<'a> {
     }
 
     /// The snapshot's changes as a new layer on `diff_ids`; `None` when nothing
-    /// changed (BuildKit then records an empty layer).
-    fn commit_upper(&self, m: &Mounted<'_>, diff_ids: &[String]) -> Result<Option<String>> {
+    /// changed (BuildKit then records an empty layer). The snapshot is unmounted
+    /// first; its upper directory then becomes the layer's directory by a rename
+    /// (the layer tar is written once, for its digest and tar-split).
+    fn commit_upper(&self, m: Mounted<'_>, diff_ids: &[String]) -> Result<Option<String>> {
         let images = self.engine.images();
+        images.unmount_snapshot(&m.key)?;
         let tmp = images.store().tmp_dir();
         fs::create_dir_all(&tmp).map_err(io_at("creating", &tmp))?;
         let layer_file = tmp.join(format!("build-{}.tar", m.key));
-        let stats = {
-            let f = fs::File::create(&layer_file).map_err(io_at("creating", &layer_file))?;
-            let opts = berth_image::layer::DiffOptions {
-                exclude: berth_engine::changes::runtime_stubs(&m.upper, &m.lowers),
-                reproducible_mtime: self.opts.source_date_epoch,
-            };
-            berth_image::layer::diff(&m.upper, BufWriter::new(f), &opts).map_err(|e| {
-                BuildError::Step {
-                    step: "committing the step's changes".into(),
-                    why: e.to_string(),
-                }
-            })?
-        };
-        let result = if stats.entries == 0 {
-            Ok(None)
-        } else {
-            let mut all = diff_ids.to_vec();
-            all.push(stats.diff_id.clone());
-            let n = all.len();
-            let sources: Vec<LayerSource<'_>> = all
-                .iter()
-                .enumerate()
-                .map(|(i, d)| {
-                    let path = layer_file.clone();
-                    let last = i + 1 == n;
-                    LayerSource {
-                        diff_id: d.clone(),
-                        blob_digest: None,
-                        open: Box::new(move || {
-                            if last {
-                                Ok(Box::new(fs::File::open(&path)?)
-                                    as Box<dyn std::io::Read + Send>)
-                            } else {
-                                Err(std::io::Error::other("base layer missing from the store"))
-                            }
-                        }),
+        let exclude = berth_engine::changes::runtime_stubs(&m.upper, &m.lowers);
+        let result = (|| {
+            let stats = {
+                let f = fs::File::create(&layer_file).map_err(io_at("creating", &layer_file))?;
+                let opts = berth_image::layer::DiffOptions {
+                    exclude: exclude.clone(),
+                    reproducible_mtime: self.opts.source_date_epoch,
+                };
+                berth_image::layer::diff(&m.upper, BufWriter::new(f), &opts).map_err(|e| {
+                    BuildError::Step {
+                        step: "committing the step's changes".into(),
+                        why: e.to_string(),
                     }
-                })
-                .collect();
-            images.add_layers(&sources).map(|_| Some(stats.diff_id))
-        };
+                })?
+            };
+            if stats.entries == 0 {
+                return Ok(None);
+            }
+            // The runtime's mount-point stubs are not in the tar: nor in the layer.
+            for x in &exclude {
+                let p = m.upper.join(x);
+                let _ = fs::remove_file(&p).or_else(|_| fs::remove_dir(&p));
+            }
+            let rec = images.add_layer_dir(diff_ids, &m.upper, &layer_file)?;
+            if rec.diff_id != stats.diff_id {
+                return Err(BuildError::Step {
+                    step: "committing the step's changes".into(),
+                    why: format!(
+                        "the layer indexed as {} but its tar was {}",
+                        rec.diff_id, stats.diff_id
+                    ),
+                });
+            }
+            Ok(Some(stats.diff_id))
+        })();
         let _ = fs::remove_file(&layer_file);
-        Ok(result?)
+        drop(m);
+        result
     }
 }
 
