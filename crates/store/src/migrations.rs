@@ -12,7 +12,16 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Append-only: never edit a released entry, add a new version instead.
-pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
+
+/// v5: the compressed blob a layer arrived as (or was last pushed as), kept in the
+/// layer's directory so `push` can upload those exact bytes instead of rebuilding and
+/// recompressing the tar. NULL when the store keeps no blob for the layer.
+const V5: &str = "
+ALTER TABLE layers ADD COLUMN blob_digest TEXT;
+ALTER TABLE layers ADD COLUMN blob_size INTEGER;
+ALTER TABLE layers ADD COLUMN blob_media_type TEXT;
+";
 
 /// v4: bridge networks and their address allocations. An allocation names its
 /// container without a foreign key, like a container names its image: the engine

@@ -274,6 +274,26 @@ impl Registry {
         }
     }
 
+    /// Sends a request whose body can go only once (a stream produced while it is
+    /// sent): authenticated for `scope`, but neither retried nor re-authenticated. The
+    /// caller makes it after another request for the same scope, so a token is cached.
+    pub async fn send_once(
+        &self,
+        what: &str,
+        scope: &str,
+        build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Response> {
+        let mut rb = build(&self.client);
+        if let Some(h) = self.auth.header(&self.client, &self.name, scope).await? {
+            rb = rb.header("Authorization", h);
+        }
+        rb.send().await.map_err(|e| ClientError::Network {
+            registry: self.name.clone(),
+            what: what.to_string(),
+            why: error_chain(&e),
+        })
+    }
+
     /// Turns an unexpected response into an error naming the repository and what the
     /// registry said (its `errors[].message`).
     pub async fn error(&self, resp: Response, repository: &str, what: &str) -> ClientError {
