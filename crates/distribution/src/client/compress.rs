@@ -16,9 +16,10 @@ use super::progress::Progress;
 use super::upload::Produced;
 
 /// gzip level for layers pushed without a kept blob. Measured on the 128 MB
-/// debootstrap rootfs tar with flate2/zlib-rs (docs/benchmarks.md, "Registry pull and
-/// push"): level 3 is within 2.5% of level 6's size at about half its CPU time; level 1
-/// (zlib-rs' fast strategy) is faster again but 25% larger, which a real network pays.
+/// debootstrap rootfs tar with flate2/zlib-rs, user CPU for the whole tar (docs/registry.md):
+/// level 6 1.85 s, 39.3%; level 3 1.26 s, 40.2% (2.4% larger, a third less CPU); level 2
+/// 1.09 s, 41.5%; level 1 (zlib-rs' fast strategy) 0.69 s but 49.0%, 25% larger, which
+/// every pull of the image over a real network pays for again.
 pub(crate) const GZIP_LEVEL: u32 = 3;
 
 /// Size of the pieces handed to the HTTP body: large enough to keep per-chunk overhead
