@@ -689,6 +689,17 @@ impl ImageStore {
         Ok(total as u64)
     }
 
+    /// Bytes the image's layers take on disk: unpacked content plus kept blobs.
+    pub fn disk_size(&self, img: &ImageRecord) -> Result<u64> {
+        let mut total = 0;
+        for c in &img.layers {
+            if let Some(l) = self.layer(c)? {
+                total += l.size + l.blob.map_or(0, |b| b.size);
+            }
+        }
+        Ok(total)
+    }
+
     /// Bytes of the layers only this image uses (what removing it would free).
     pub fn unique_size(&self, img: &ImageRecord) -> Result<u64> {
         let mut total = 0;
