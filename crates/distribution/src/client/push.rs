@@ -61,6 +61,8 @@ enum Plan {
 struct Sent {
     blob: LayerBlob,
     uploaded: Uploaded,
+    /// Sent as the store's kept blob (nothing compressed).
+    reused: bool,
     /// A freshly compressed blob to hand to the store.
     keep: Option<PathBuf>,
 }
@@ -203,7 +205,7 @@ pub fn push(
         .iter()
         .filter(|s| s.uploaded == Uploaded::Pushed)
         .count();
-    let reused = sent.iter().filter(|s| s.keep.is_none()).count();
+    let reused = sent.iter().filter(|s| s.reused).count();
     // Keep the blobs compressed for this push, so the next one sends them as they are.
     for (chain, s) in chains.iter().zip(&sent) {
         if let Some(path) = &s.keep {
@@ -283,6 +285,7 @@ async fn send_layer(
             Ok(Sent {
                 blob,
                 uploaded,
+                reused: true,
                 keep: None,
             })
         }
@@ -301,6 +304,7 @@ async fn send_layer(
                     media_type: OCI_LAYER_GZIP.to_string(),
                 },
                 uploaded: Uploaded::Pushed,
+                reused: false,
                 keep,
             })
         }
