@@ -207,7 +207,8 @@ fn df(a: DfArgs, root: &Option<PathBuf>) -> anyhow::Result<i32> {
     let active: Vec<_> = images.iter().filter(|i| used.contains(&i.id)).collect();
     let mut active_size = 0;
     for i in &active {
-        active_size += i.size;
+        // Kept compressed layer blobs are in `size` too.
+        active_size += store.disk_size(i)?;
     }
     let reclaimable = size.saturating_sub(active_size.min(size));
     // Containers, volumes and the build cache arrive with later berth features; until

@@ -260,6 +260,8 @@ fn bearer_tokens_retries_and_resumed_downloads() {
             berth_image::store::LayerSource {
                 diff_id: d.clone(),
                 blob_digest: None,
+                blob_verified: false,
+                keep_blob_as: None,
                 open: Box::new(move || {
                     Ok(Box::new(std::io::Cursor::new(t.clone())) as Box<dyn std::io::Read + Send>)
                 }),

@@ -301,6 +301,90 @@ fn pull_into_empty_store_then_up_to_date() {
 }
 
 #[test]
+fn pulled_image_pushes_its_original_blobs_and_manifest() {
+    if !tools_present() {
+        return;
+    }
+    isolate_config();
+    let src = start_registry(None);
+    let dst = start_registry(None);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    let cfg = single_image(&layout, 3, 1 << 20, 5);
+    let name = format!("{}/keep/img:1", src.addr);
+    skopeo_copy(&layout, &name, false);
+
+    let store = ImageStore::open(&work.path().join("root")).unwrap();
+    let pulled = client::pull(&store, &name, &PullOptions::default(), &quiet()).unwrap();
+    let img = store.resolve(&name).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(pulled.digest.strip_prefix("sha256:").unwrap()),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut kept_bytes = 0;
+    for (chain, desc) in img
+        .layers
+        .iter()
+        .zip(manifest["layers"].as_array().unwrap())
+    {
+        let l = store.layer(chain).unwrap().unwrap();
+        let blob = l.blob.expect("the pulled blob is kept");
+        assert_eq!(blob.digest, desc["digest"].as_str().unwrap());
+        assert_eq!(blob.media_type, desc["mediaType"].as_str().unwrap());
+        let bytes = std::fs::read(store.layer_blob_path(&l.dir)).unwrap();
+        assert_eq!(sha(&bytes), blob.digest);
+        assert_eq!(bytes.len() as u64, blob.size);
+        kept_bytes += blob.size;
+    }
+    assert_eq!(
+        store.disk_usage_layers().unwrap(),
+        img.size + kept_bytes,
+        "kept blobs count in the store's disk usage"
+    );
+
+    // To another registry, in small chunks: the same bytes, hence the same manifest.
+    let target = format!("{}/copy/img:1", dst.addr);
+    store
+        .tag(&img, &berth_image::ImageRef::parse(&target).unwrap())
+        .unwrap();
+    let opts = PushOptions {
+        chunk_size: 64 << 10,
+        ..Default::default()
+    };
+    let out = client::push(&store, &target, &opts, &quiet()).unwrap();
+    assert_eq!(out.layers_pushed, 3);
+    assert_eq!(out.layers_reused, 3);
+    assert_eq!(
+        out.digest, pulled.digest,
+        "the source's manifest, unchanged"
+    );
+    let o = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{target}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(sha(&o.stdout), pulled.digest);
+
+    // Removing the image removes the kept blobs with the layers.
+    let dirs: Vec<PathBuf> = img
+        .layers
+        .iter()
+        .map(|c| store.layer_blob_path(&store.layer(c).unwrap().unwrap().dir))
+        .collect();
+    store.remove(&cfg, true, &|_| false).unwrap();
+    assert_eq!(store.disk_usage_layers().unwrap(), 0);
+    for d in dirs {
+        assert!(!d.exists(), "{} outlived its layer", d.display());
+    }
+}
+
+#[test]
 fn multi_platform_index_picks_the_platform() {
     if !tools_present() {
         return;
@@ -402,6 +486,8 @@ fn local_image(store: &ImageStore, tag: &str, seed: u8) -> String {
             berth_image::store::LayerSource {
                 diff_id: d.clone(),
                 blob_digest: None,
+                blob_verified: false,
+                keep_blob_as: None,
                 open: Box::new(move || {
                     Ok(Box::new(std::io::Cursor::new(gz.clone())) as Box<dyn std::io::Read + Send>)
                 }),
@@ -442,8 +528,13 @@ fn push_rmi_pull_round_trip_and_existing_layers() {
         .repo_digests
         .contains(&format!("{}/rt/img@{}", reg.addr, out.digest)));
 
+    assert_eq!(out.layers_reused, 0, "a local image has no kept blobs yet");
     let again = client::push(&store, &name, &PushOptions::default(), &quiet()).unwrap();
     assert_eq!(again.layers_existing, 3);
+    assert_eq!(
+        again.layers_reused, 3,
+        "the first push kept what it compressed"
+    );
     assert_eq!(
         again.digest, out.digest,
         "regenerated blobs are reproducible"

@@ -1,6 +1,7 @@
 //! HTTPS: a docker-registry serving TLS with a certificate from a test CA. Verified
-//! HTTPS fails without the CA, works with the CA in certs.d, and `--tls-verify=false`
-//! accepts the certificate anyway. Its own binary: it sets `BERTH_CERTS_D`.
+//! HTTPS fails without the CA (saying where the CA goes), works with the CA in the system
+//! bundle (`SSL_CERT_FILE`) or in certs.d, and `--tls-verify=false` accepts the
+//! certificate anyway. Its own binary: it sets `BERTH_CERTS_D` and `SSL_CERT_FILE`.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -201,6 +202,26 @@ fn https_with_certs_d_and_tls_verify_false() {
     let e = client::pull(&store, &name, &verified, &q).unwrap_err();
     assert!(matches!(e, ClientError::Network { .. }), "{e}");
     assert!(e.to_string().contains(&addr), "{e}");
+    assert!(
+        e.to_string().contains(&format!("certs.d/{addr}/ca.crt")),
+        "the error says where the CA goes: {e}"
+    );
+
+    // A CA in the system bundle (here one named by SSL_CERT_FILE, as OpenSSL reads it)
+    // is trusted without certs.d.
+    let bundle = d.join("system-bundle.pem");
+    let mut pem = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    pem.extend(std::fs::read(d.join("ca.crt")).unwrap());
+    std::fs::write(&bundle, pem).unwrap();
+    std::env::set_var("SSL_CERT_FILE", &bundle);
+    let via_system = ImageStore::open(&d.join("root-system")).unwrap();
+    assert_eq!(
+        client::pull(&via_system, &name, &verified, &q)
+            .unwrap()
+            .image_id,
+        cd
+    );
+    std::env::set_var("SSL_CERT_FILE", d.join("no-such-bundle.pem"));
 
     let insecure = PullOptions {
         transport: TransportOptions {

@@ -61,6 +61,8 @@ impl Engine {
                     LayerSource {
                         diff_id: d.clone(),
                         blob_digest: None,
+                        blob_verified: false,
+                        keep_blob_as: None,
                         open: Box::new(move || {
                             if last {
                                 Ok(Box::new(fs::File::open(&path)?)

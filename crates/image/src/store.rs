@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use berth_store::{Digest, Store};
@@ -28,6 +28,17 @@ pub struct LayerRecord {
     pub dir: String,
     pub size: u64,
     pub tar_size: u64,
+    /// The compressed blob kept for this layer, if any (see [`ImageStore::layer_blob_path`]).
+    pub blob: Option<LayerBlob>,
+}
+
+/// A compressed form of a layer whose exact bytes the store keeps, so a push can send
+/// them as they are: same digest as the registry the layer came from, no recompression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerBlob {
+    pub digest: String,
+    pub size: u64,
+    pub media_type: String,
 }
 
 #[derive(Debug, Clone)]
@@ -62,10 +73,20 @@ pub struct LayerSource<'a> {
     pub diff_id: String,
     /// The digest of the blob as stored (compressed), when the source names one.
     pub blob_digest: Option<String>,
+    /// The reader itself fails (instead of reaching EOF) when its bytes do not match
+    /// `blob_digest`, as a registry download that hashes while streaming does; the
+    /// store then does not hash the blob a second time.
+    pub blob_verified: bool,
+    /// Keep the compressed blob under this media type (when it is compressed, i.e.
+    /// `blob_digest` differs from the diff id), for later pushes.
+    pub keep_blob_as: Option<String>,
     pub open: Box<dyn Fn() -> std::io::Result<Box<dyn Read + Send + 'a>> + Send + Sync + 'a>,
 }
 
 const LAYERS: &str = "layers";
+/// The kept compressed blob, inside the layer's directory so removing the layer
+/// removes it too.
+const LAYER_BLOB: &str = "blob";
 
 impl ImageStore {
     pub fn open(root: &Path) -> Result<ImageStore> {
@@ -95,15 +116,32 @@ impl ImageStore {
         self.layers_dir().join(dir).join("tar-split.zst")
     }
 
+    pub fn layer_blob_path(&self, dir: &str) -> PathBuf {
+        self.layers_dir().join(dir).join(LAYER_BLOB)
+    }
+
     pub fn layer(&self, chain_id: &str) -> Result<Option<LayerRecord>> {
         Ok(self
             .store
             .db()
             .conn()
             .query_row(
-                "SELECT chain_id, diff_id, parent, dir, size, tar_size FROM layers WHERE chain_id = ?1",
+                "SELECT chain_id, diff_id, parent, dir, size, tar_size, blob_digest, blob_size, blob_media_type
+                 FROM layers WHERE chain_id = ?1",
                 [chain_id],
                 |r| {
+                    let blob = match (
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Option<i64>>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                    ) {
+                        (Some(digest), Some(size), Some(media_type)) => Some(LayerBlob {
+                            digest,
+                            size: size as u64,
+                            media_type,
+                        }),
+                        _ => None,
+                    };
                     Ok(LayerRecord {
                         chain_id: r.get(0)?,
                         diff_id: r.get(1)?,
@@ -111,10 +149,45 @@ impl ImageStore {
                         dir: r.get(3)?,
                         size: r.get::<_, i64>(4)? as u64,
                         tar_size: r.get::<_, Option<i64>>(5)?.unwrap_or(0) as u64,
+                        blob,
                     })
                 },
             )
             .optional()?)
+    }
+
+    /// Keeps `file` (a compressed form of the layer, e.g. what a push just uploaded) as
+    /// the layer's blob, replacing any earlier one. `file` must be on the store's
+    /// filesystem; it is moved, or removed when the layer is gone meanwhile.
+    pub fn keep_layer_blob(&self, chain_id: &str, file: &Path, blob: &LayerBlob) -> Result<()> {
+        let kept = self.store.db().write(|tx| {
+            let map = |e: rusqlite::Error| berth_store::StoreError::from(e);
+            let dir: Option<String> = tx
+                .query_row("SELECT dir FROM layers WHERE chain_id = ?1", [chain_id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(map)?;
+            let Some(dir) = dir else {
+                return Ok(false);
+            };
+            let dest = self.layer_blob_path(&dir);
+            fs::rename(file, &dest).map_err(|source| berth_store::StoreError::Io {
+                op: "keeping a layer's compressed blob",
+                path: dest.clone(),
+                source,
+            })?;
+            tx.execute(
+                "UPDATE layers SET blob_digest = ?2, blob_size = ?3, blob_media_type = ?4 WHERE chain_id = ?1",
+                params![chain_id, blob.digest, blob.size as i64, blob.media_type],
+            )
+            .map_err(map)?;
+            Ok(true)
+        })?;
+        if !kept {
+            let _ = fs::remove_file(file);
+        }
+        Ok(())
     }
 
     /// Adds the layers of one image, unpacking the missing ones in parallel (each into
@@ -222,6 +295,7 @@ impl ImageStore {
                 diff_id: idx.diff_id.clone(),
                 size: idx.size,
                 tar_size: idx.tar_size,
+                blob: None,
             };
             self.register_layer(&chain, &idx.diff_id, parent, staged)
         })();
@@ -233,7 +307,14 @@ impl ImageStore {
 
     /// A single layer from a stream whose digest is not known in advance (`import`).
     pub fn import_layer(&self, input: impl Read) -> Result<LayerRecord> {
-        let staged = stage_reader(&self.layers_dir(), 0, input, None, None)?;
+        let staged = stage_reader(
+            &self.layers_dir(),
+            0,
+            input,
+            None,
+            None,
+            BlobHandling::default(),
+        )?;
         let chain = staged.diff_id.clone();
         if self.layer(&chain)?.is_some() {
             let _ = fs::remove_dir_all(&staged.tmp);
@@ -270,8 +351,20 @@ impl ImageStore {
                 source,
             })?;
             tx.execute(
-                "INSERT INTO layers (chain_id, diff_id, parent, dir, size, created, tar_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![chain, diff_id, parent, dir, s.size as i64, now(), s.tar_size as i64],
+                "INSERT INTO layers (chain_id, diff_id, parent, dir, size, created, tar_size, blob_digest, blob_size, blob_media_type)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    chain,
+                    diff_id,
+                    parent,
+                    dir,
+                    s.size as i64,
+                    now(),
+                    s.tar_size as i64,
+                    s.blob.as_ref().map(|b| b.digest.clone()),
+                    s.blob.as_ref().map(|b| b.size as i64),
+                    s.blob.as_ref().map(|b| b.media_type.clone())
+                ],
             )
             .map_err(berth_store::StoreError::from)?;
             Ok(true)
@@ -625,14 +718,26 @@ impl ImageStore {
         Ok((out, freed))
     }
 
-    /// Bytes of unpacked layer content in the store (each shared layer once).
+    /// Bytes of layers in the store (each shared layer once): unpacked content plus
+    /// the compressed blobs kept for pushing.
     pub fn disk_usage_layers(&self) -> Result<u64> {
         let total: i64 = self.store.db().conn().query_row(
-            "SELECT COALESCE(SUM(size), 0) FROM layers",
+            "SELECT COALESCE(SUM(size + COALESCE(blob_size, 0)), 0) FROM layers",
             [],
             |r| r.get(0),
         )?;
         Ok(total as u64)
+    }
+
+    /// Bytes the image's layers take on disk: unpacked content plus kept blobs.
+    pub fn disk_size(&self, img: &ImageRecord) -> Result<u64> {
+        let mut total = 0;
+        for c in &img.layers {
+            if let Some(l) = self.layer(c)? {
+                total += l.size + l.blob.map_or(0, |b| b.size);
+            }
+        }
+        Ok(total)
     }
 
     /// Bytes of the layers only this image uses (what removing it would free).
@@ -647,7 +752,7 @@ impl ImageStore {
         for c in &img.layers {
             if !others.contains(c) {
                 if let Some(l) = self.layer(c)? {
-                    total += l.size;
+                    total += l.size + l.blob.map_or(0, |b| b.size);
                 }
             }
         }
@@ -663,13 +768,49 @@ pub enum Removal {
 
 fn stage_layer(layers_dir: &Path, index: usize, src: &LayerSource<'_>) -> Result<Staged> {
     let raw = (src.open)().ctx(|| format!("opening layer {}", src.diff_id))?;
+    let keep = src
+        .keep_blob_as
+        .as_deref()
+        .filter(|_| src.blob_digest.as_deref().is_some_and(|b| b != src.diff_id));
     stage_reader(
         layers_dir,
         index,
         raw,
         Some(&src.diff_id),
         src.blob_digest.as_deref(),
+        BlobHandling {
+            verified: src.blob_verified,
+            keep_as: keep,
+        },
     )
+}
+
+/// What `stage_reader` does with the raw (compressed) stream besides unpacking it.
+#[derive(Default)]
+struct BlobHandling<'a> {
+    /// The source checks the blob digest itself.
+    verified: bool,
+    /// Tee the raw bytes into the layer's blob file under this media type.
+    keep_as: Option<&'a str>,
+}
+
+/// Copies what is read into a file as well: the compressed blob is kept in the same
+/// pass that unpacks it, without reading the download twice.
+struct TeeReader<R> {
+    inner: R,
+    out: std::io::BufWriter<fs::File>,
+}
+
+impl<R: Read> Read for TeeReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            // Surface a failed write-back (disk full) instead of losing it in Drop.
+            self.out.flush()?;
+        }
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
 }
 
 /// Unpacks one layer stream into a private temp dir next to the final location,
@@ -680,6 +821,7 @@ fn stage_reader(
     raw: impl Read,
     expected_diff_id: Option<&str>,
     expected_blob: Option<&str>,
+    blob: BlobHandling<'_>,
 ) -> Result<Staged> {
     let tmp = layers_dir.join(format!(".tmp-{}-{}-{index}", std::process::id(), unique()));
     let diff = tmp.join("diff");
@@ -688,7 +830,19 @@ fn stage_reader(
         // The stored blob's own digest is a second hash over the same bytes: only
         // worth it when a manifest names one that is not the diff id (compressed).
         let blob_check = expected_blob.filter(|b| Some(*b) != expected_diff_id);
-        let mut blob_hash = crate::hashing::DigestReader::hashing(raw, blob_check.is_some());
+        let tee: Box<dyn Read> = match blob.keep_as {
+            Some(_) => {
+                let path = tmp.join(LAYER_BLOB);
+                let f = fs::File::create(&path).ctx(|| format!("creating {}", path.display()))?;
+                Box::new(TeeReader {
+                    inner: raw,
+                    out: std::io::BufWriter::with_capacity(256 * 1024, f),
+                })
+            }
+            None => Box::new(raw),
+        };
+        let mut blob_hash =
+            crate::hashing::DigestReader::hashing(tee, blob_check.is_some() && !blob.verified);
         let plain =
             layer::decompress(&mut blob_hash).ctx(|| format!("reading layer {}", index + 1))?;
         let mut counted = CountingReader { inner: plain, n: 0 };
@@ -713,8 +867,12 @@ fn stage_reader(
                 });
             }
         }
-        let (blob_digest, _) = blob_hash.finish();
-        if let (Some(want), Some(blob_digest)) = (blob_check, blob_digest) {
+        // The unpacker may stop at the tar's end-of-archive blocks: drain the rest so
+        // the blob's digest (and a kept copy) covers every byte.
+        std::io::copy(&mut blob_hash, &mut std::io::sink())
+            .ctx(|| format!("reading the end of layer {}", index + 1))?;
+        let (blob_digest, blob_len) = blob_hash.finish();
+        if let (Some(want), Some(blob_digest)) = (blob_check, &blob_digest) {
             if blob_digest != want && extracted.diff_id != want {
                 return Err(ImageError::Invalid {
                     what: format!("layer {}", index + 1),
@@ -722,12 +880,21 @@ fn stage_reader(
                 });
             }
         }
+        let kept = match (blob.keep_as, blob_check) {
+            (Some(media_type), Some(digest)) => Some(LayerBlob {
+                digest: digest.to_string(),
+                size: blob_len,
+                media_type: media_type.to_string(),
+            }),
+            _ => None,
+        };
         Ok(Staged {
             index,
             tmp: tmp.clone(),
             diff_id: extracted.diff_id,
             size: extracted.size,
             tar_size,
+            blob: kept,
         })
     })();
     if result.is_err() {
@@ -742,6 +909,7 @@ struct Staged {
     diff_id: String,
     size: u64,
     tar_size: u64,
+    blob: Option<LayerBlob>,
 }
 
 struct CountingReader<R> {

@@ -12,7 +12,8 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Append-only: never edit a released entry, add a new version instead.
-pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
+pub(crate) const MIGRATIONS: &[(u32, &str)] =
+    &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
 
 /// v5: several networks per container. An allocation records the interface it
 /// became in the container (`eth0`, `eth1`, ...: `network connect` adds one to a
@@ -25,6 +26,15 @@ const V5: &str = "
 ALTER TABLE networks ADD COLUMN ip_range TEXT NOT NULL DEFAULT '';
 ALTER TABLE network_allocations ADD COLUMN ifname TEXT NOT NULL DEFAULT 'eth0';
 ALTER TABLE network_allocations ADD COLUMN dns TEXT NOT NULL DEFAULT '{}';
+";
+
+/// v6: the compressed blob a layer arrived as (or was last pushed as), kept in the
+/// layer's directory so `push` can upload those exact bytes instead of rebuilding and
+/// recompressing the tar. NULL when the store keeps no blob for the layer.
+const V6: &str = "
+ALTER TABLE layers ADD COLUMN blob_digest TEXT;
+ALTER TABLE layers ADD COLUMN blob_size INTEGER;
+ALTER TABLE layers ADD COLUMN blob_media_type TEXT;
 ";
 
 /// v4: bridge networks and their address allocations. An allocation names its

@@ -6,6 +6,8 @@
 //! insecure = true
 //! [registries."docker.io"]
 //! mirrors = ["127.0.0.1:5001"]
+//! [images]
+//! keep_layer_blobs = true   # the default
 //! ```
 
 use std::collections::HashMap;
@@ -19,6 +21,29 @@ use super::error::{ClientError, Result};
 pub struct BerthConfig {
     #[serde(default)]
     pub registries: HashMap<String, RegistrySettings>,
+    #[serde(default)]
+    pub images: ImageSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ImageSettings {
+    /// Keep each layer's compressed blob (as pulled, or as last pushed) beside its
+    /// unpacked tree, so `push` sends those bytes instead of recompressing. Costs the
+    /// compressed size again on disk; off means every push gzips every layer.
+    #[serde(default = "yes")]
+    pub keep_layer_blobs: bool,
+}
+
+impl Default for ImageSettings {
+    fn default() -> Self {
+        ImageSettings {
+            keep_layer_blobs: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -80,5 +105,18 @@ mod tests {
         assert!(c.registry("127.0.0.1:5000").insecure);
         assert_eq!(c.registry("docker.io").mirrors, vec!["127.0.0.1:5001"]);
         assert!(!c.registry("quay.io").insecure);
+        assert!(c.images.keep_layer_blobs, "keeping blobs is the default");
+    }
+
+    #[test]
+    fn keeping_layer_blobs_can_be_turned_off() {
+        let c = BerthConfig::parse("[images]\nkeep_layer_blobs = false\n").unwrap();
+        assert!(!c.images.keep_layer_blobs);
+        assert!(
+            BerthConfig::parse("[images]\n")
+                .unwrap()
+                .images
+                .keep_layer_blobs
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! Docker Registry v2 servers.
 
 pub mod auth;
+mod compress;
 pub mod config;
 pub mod credentials;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod transport;
+mod upload;
 
 pub use error::ClientError;
 pub use progress::Progress;

@@ -350,6 +350,7 @@ fn pull_ref(
             sem.clone(),
         )));
     }
+    let keep = BerthConfig::load()?.images.keep_layer_blobs;
     let sources: Vec<LayerSource<'_>> = diff_ids
         .iter()
         .zip(&layers)
@@ -357,6 +358,9 @@ fn pull_ref(
         .map(|((diff_id, desc), slot)| LayerSource {
             diff_id: diff_id.clone(),
             blob_digest: Some(desc.digest.clone()),
+            // `download` ends the stream with an error on a digest mismatch.
+            blob_verified: true,
+            keep_blob_as: (keep && !desc.media_type.is_empty()).then(|| desc.media_type.clone()),
             open: Box::new(move || {
                 slot.lock()
                     .expect("lock")

@@ -1,30 +1,31 @@
-//! `push`: each layer regenerated from the store as a gzip blob (exact tar rebuilt
-//! from tar-split, compressed to a temp file while its digest and size are computed),
-//! skipped when the registry has it, mounted from a sibling repository when one is
-//! known, otherwise uploaded monolithically or in chunks; then the config and an OCI
-//! manifest under the tag.
+//! `push`: each layer goes up as the compressed blob the store keeps for it (the bytes
+//! it was pulled as, or last pushed as: HEAD skips it, a sibling repository can lend
+//! it by mount), or else is rebuilt from the store (exact tar from tar-split) and
+//! gzipped straight into a streamed upload, the store keeping that blob for next time.
+//! Then the config and the manifest under the tag: the one the image was pulled with
+//! when every layer is its original blob (so the digest stays the source's, as skopeo
+//! and containerd keep it), else a new OCI manifest.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth_image::{ImageRef, ImageStore};
+use berth_image::store::{LayerBlob, LayerRecord};
+use berth_image::{ImageRecord, ImageRef, ImageStore};
 use bytes::Bytes;
-use reqwest::StatusCode;
-use sha2::{Digest as _, Sha256};
 
+use super::compress::{self, Job};
 use super::config::BerthConfig;
 use super::credentials;
-use super::error::{io, ClientError, Result};
+use super::error::{ClientError, Result};
 use super::manifest::{self, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST};
 use super::progress::{short, Progress};
 use super::transport::{self, Registry, TransportOptions};
+use super::upload::{self, manifest_media_type, put_manifest, Source, Uploaded};
 
 #[derive(Debug, Clone)]
 pub struct PushOptions {
     pub transport: TransportOptions,
-    /// Blobs larger than this go up in PATCH chunks of this size.
+    /// Kept blobs larger than this go up in PATCH chunks of this size.
     pub chunk_size: u64,
 }
 
@@ -44,73 +45,69 @@ pub struct PushOutcome {
     pub size: usize,
     pub layers_pushed: usize,
     pub layers_existing: usize,
+    /// Layers sent as a blob the store kept (no recompression).
+    pub layers_reused: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Uploaded {
-    Existed,
-    Mounted(String),
-    Pushed,
+/// How one layer gets to the registry.
+enum Plan {
+    /// The store's kept blob, sent as it is.
+    Kept { blob: LayerBlob, path: PathBuf },
+    /// Rebuilt and compressed while uploading.
+    Build(Job),
 }
 
-/// A compressed layer in the store's tmp dir, removed when dropped.
-struct Prepared {
-    path: PathBuf,
-    digest: String,
-    size: u64,
+/// One layer as the manifest will list it.
+struct Sent {
+    blob: LayerBlob,
+    uploaded: Uploaded,
+    /// Sent as the store's kept blob (nothing compressed).
+    reused: bool,
+    /// A freshly compressed blob to hand to the store.
+    keep: Option<PathBuf>,
 }
 
-impl Drop for Prepared {
+/// Removes compressed copies the store did not adopt (a failed push).
+struct Leftovers(Vec<PathBuf>);
+
+impl Drop for Leftovers {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    n: u64,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.n += n as u64;
-        Ok(n)
+fn plan(
+    store: &ImageStore,
+    l: &LayerRecord,
+    index: usize,
+    keep: bool,
+    progress: &Arc<Progress>,
+) -> Plan {
+    if let Some(blob) = &l.blob {
+        let path = store.layer_blob_path(&l.dir);
+        if path.is_file() {
+            return Plan::Kept {
+                blob: blob.clone(),
+                path,
+            };
+        }
     }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-fn compress(tar_split: PathBuf, diff: PathBuf, out: PathBuf) -> Result<Prepared> {
-    let file = File::create(&out).map_err(io(format!("creating {}", out.display())))?;
-    let mut prepared = Prepared {
-        path: out,
-        digest: String::new(),
-        size: 0,
-    };
-    let hw = HashingWriter {
-        inner: std::io::BufWriter::with_capacity(256 * 1024, file),
-        hasher: Sha256::new(),
-        n: 0,
-    };
-    let mut gz = flate2::write::GzEncoder::new(hw, flate2::Compression::default());
-    berth_image::layer::reassemble(&tar_split, &diff, &mut gz).map_err(|e| {
-        ClientError::Image(berth_image::ImageError::Invalid {
-            what: format!("layer {}", diff.display()),
-            why: format!("cannot rebuild its tar: {e}"),
-        })
-    })?;
-    let mut hw = gz
-        .finish()
-        .map_err(io(format!("compressing into {}", prepared.path.display())))?;
-    hw.flush()
-        .map_err(io(format!("writing {}", prepared.path.display())))?;
-    prepared.digest = format!("sha256:{}", hex::encode(hw.hasher.finalize()));
-    prepared.size = hw.n;
-    Ok(prepared)
+    let id = short(&l.diff_id);
+    Plan::Build(Job {
+        tar_split: store.layer_tar_split(&l.dir),
+        diff: store.layer_diff_path(&l.dir),
+        // Beside the layer, so the store can adopt it with a rename.
+        keep_at: keep.then(|| {
+            store
+                .layers_dir()
+                .join(&l.dir)
+                .join(format!(".push-{}-{index}", std::process::id()))
+        }),
+        tar_size: l.tar_size,
+        progress: Some((progress.clone(), id)),
+    })
 }
 
 pub fn push(
@@ -133,9 +130,11 @@ pub fn push(
     })?;
     progress.line(&format!("The push refers to repository [{}]", r.name()));
     let config_bytes = store.config_bytes(&image)?;
+    let cfg = BerthConfig::load()?;
+    let keep = cfg.images.keep_layer_blobs;
 
-    // Compress every layer in parallel (CPU-bound; the store handle stays here).
-    let mut jobs = Vec::new();
+    let mut plans = Vec::new();
+    let mut leftovers = Leftovers(Vec::new());
     for (i, chain) in image.layers.iter().enumerate() {
         let l = store.layer(chain)?.ok_or_else(|| ClientError::Invalid {
             registry: r.registry.clone(),
@@ -143,27 +142,16 @@ pub fn push(
             why: format!("layer {chain} of the image is missing from the store"),
         })?;
         progress.status(&short(&l.diff_id), "Preparing");
-        jobs.push((
-            short(&l.diff_id),
-            store.layer_tar_split(&l.dir),
-            store.layer_diff_path(&l.dir),
-            store
-                .store()
-                .tmp_dir()
-                .join(format!("push-{}-{i}.tar.gz", std::process::id())),
-        ));
+        let p = plan(store, &l, i, keep, progress);
+        if let Plan::Build(Job {
+            keep_at: Some(path),
+            ..
+        }) = &p
+        {
+            leftovers.0.push(path.clone());
+        }
+        plans.push((l, p));
     }
-    let prepared: Vec<Result<Prepared>> = std::thread::scope(|s| {
-        let handles: Vec<_> = jobs
-            .iter()
-            .map(|(_, ts, diff, out)| s.spawn(|| compress(ts.clone(), diff.clone(), out.clone())))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("compression thread panicked"))
-            .collect()
-    });
-    let prepared: Vec<Prepared> = prepared.into_iter().collect::<Result<_>>()?;
 
     // A repository of the same registry this image came from can lend its blobs.
     let mount_from = image.repo_digests.iter().find_map(|rd| {
@@ -173,7 +161,6 @@ pub fn push(
     });
 
     let rt = transport::runtime()?;
-    let cfg = BerthConfig::load()?;
     let creds = credentials::get(&r.registry)?;
     let reg = Arc::new(rt.block_on(Registry::connect(
         &r.registry,
@@ -184,51 +171,51 @@ pub fn push(
     ))?);
 
     let mut tasks = Vec::new();
-    for (p, (id, ..)) in prepared.iter().zip(&jobs) {
+    let mut chains = Vec::new();
+    for (l, p) in plans {
         let reg = reg.clone();
         let repo = r.repository.clone();
-        let digest = p.digest.clone();
-        let size = p.size;
-        let path = p.path.clone();
         let from = mount_from.clone();
         let chunk = opts.chunk_size;
         let progress = progress.clone();
-        let id = id.clone();
+        let id = short(&l.diff_id);
+        chains.push(l.chain_id.clone());
         tasks.push(rt.spawn(async move {
-            let res = upload(
-                &reg,
-                &repo,
-                &digest,
-                size,
-                Source::File(path),
-                chunk,
-                from.as_deref(),
-                Some((&progress, &id)),
-            )
-            .await;
+            let res = send_layer(&reg, &repo, p, chunk, from.as_deref(), &progress, &id).await;
             match &res {
-                Ok(Uploaded::Existed) => progress.finish(&id, "Layer already exists"),
-                Ok(Uploaded::Mounted(f)) => progress.finish(&id, &format!("Mounted from {f}")),
-                Ok(Uploaded::Pushed) => progress.finish(&id, "Pushed"),
+                Ok(s) => match &s.uploaded {
+                    Uploaded::Existed => progress.finish(&id, "Layer already exists"),
+                    Uploaded::Mounted(f) => progress.finish(&id, &format!("Mounted from {f}")),
+                    Uploaded::Pushed => progress.finish(&id, "Pushed"),
+                },
                 Err(_) => progress.finish(&id, "Push failed"),
             }
             res
         }));
     }
-    let mut pushed = 0;
-    let mut existing = 0;
+    let mut sent = Vec::new();
     for res in rt.block_on(futures_util::future::join_all(tasks)) {
-        match res.map_err(|e| ClientError::Invalid {
+        sent.push(res.map_err(|e| ClientError::Invalid {
             registry: r.registry.clone(),
             repository: r.repository.clone(),
             why: format!("upload task failed: {e}"),
-        })?? {
-            Uploaded::Pushed => pushed += 1,
-            _ => existing += 1,
+        })??);
+    }
+    let pushed = sent
+        .iter()
+        .filter(|s| s.uploaded == Uploaded::Pushed)
+        .count();
+    let reused = sent.iter().filter(|s| s.reused).count();
+    // Keep the blobs compressed for this push, so the next one sends them as they are.
+    for (chain, s) in chains.iter().zip(&sent) {
+        if let Some(path) = &s.keep {
+            store.keep_layer_blob(chain, path, &s.blob)?;
         }
     }
+    drop(leftovers);
+
     let config_digest = manifest::sha256(&config_bytes);
-    rt.block_on(upload(
+    rt.block_on(upload::upload(
         &reg,
         &r.repository,
         &config_digest,
@@ -239,22 +226,17 @@ pub fn push(
         None,
     ))?;
 
-    let layers: Vec<serde_json::Value> = prepared
-        .iter()
-        .map(|p| serde_json::json!({"mediaType": OCI_LAYER_GZIP, "digest": p.digest, "size": p.size}))
-        .collect();
-    let manifest_json = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config_bytes.len()},
-        "layers": layers,
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest_json).expect("JSON value");
+    let manifest_bytes = match original_manifest(store, &image, &sent) {
+        Some(m) => m,
+        None => oci_manifest(&config_digest, config_bytes.len(), &sent),
+    };
+    let media_type = manifest_media_type(&manifest_bytes);
     let digest = manifest::sha256(&manifest_bytes);
     rt.block_on(put_manifest(
         &reg,
         &r.repository,
         &tag,
+        &media_type,
         &manifest_bytes,
         &digest,
     ))?;
@@ -273,197 +255,125 @@ pub fn push(
         digest,
         size: manifest_bytes.len(),
         layers_pushed: pushed,
-        layers_existing: existing,
+        layers_existing: sent.len() - pushed,
+        layers_reused: reused,
     })
 }
 
-async fn put_manifest(
+async fn send_layer(
     reg: &Registry,
     repo: &str,
-    tag: &str,
-    bytes: &[u8],
-    digest: &str,
-) -> Result<()> {
-    let scope = format!("repository:{repo}:pull,push");
-    let url = reg.url(&format!("{repo}/manifests/{tag}"));
-    let body = Bytes::copy_from_slice(bytes);
-    let resp = reg
-        .send(&format!("PUT manifest {repo}:{tag}"), &scope, |c| {
-            c.put(&url)
-                .header("Content-Type", OCI_MANIFEST)
-                .body(body.clone())
-        })
-        .await?;
-    if !resp.status().is_success() {
-        return Err(reg
-            .error(resp, repo, &format!("manifest upload for tag {tag}"))
-            .await);
-    }
-    if let Some(d) = resp
-        .headers()
-        .get("docker-content-digest")
-        .and_then(|h| h.to_str().ok())
-    {
-        if d != digest {
-            return Err(ClientError::Digest {
-                registry: reg.name.clone(),
-                repository: repo.to_string(),
-                what: format!("manifest {tag} as stored by the registry"),
-                expected: digest.to_string(),
-                actual: d.to_string(),
-            });
-        }
-    }
-    Ok(())
-}
-
-enum Source {
-    File(PathBuf),
-    Memory(Bytes),
-}
-
-impl Source {
-    /// Bytes `[start, start+len)`; chunks are bounded by the chunk size, so memory is too.
-    fn read(&self, start: u64, len: u64) -> Result<Bytes> {
-        match self {
-            Source::Memory(b) => Ok(b.slice(start as usize..(start + len) as usize)),
-            Source::File(p) => {
-                let mut f = File::open(p).map_err(io(format!("opening {}", p.display())))?;
-                f.seek(SeekFrom::Start(start))
-                    .map_err(io(format!("reading {}", p.display())))?;
-                let mut buf = Vec::with_capacity(len as usize);
-                f.take(len)
-                    .read_to_end(&mut buf)
-                    .map_err(io(format!("reading {}", p.display())))?;
-                Ok(Bytes::from(buf))
-            }
-        }
-    }
-}
-
-fn with_query(url: &str, extra: &str) -> String {
-    if url.contains('?') {
-        format!("{url}&{extra}")
-    } else {
-        format!("{url}?{extra}")
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn upload(
-    reg: &Registry,
-    repo: &str,
-    digest: &str,
-    size: u64,
-    src: Source,
-    chunk_size: u64,
+    plan: Plan,
+    chunk: u64,
     mount_from: Option<&str>,
-    progress: Option<(&Arc<Progress>, &str)>,
-) -> Result<Uploaded> {
-    let scope = match mount_from {
-        Some(from) => format!("repository:{repo}:pull,push repository:{from}:pull"),
-        None => format!("repository:{repo}:pull,push"),
-    };
-    let blob_url = reg.url(&format!("{repo}/blobs/{digest}"));
-    let head = reg
-        .send(&format!("HEAD blob {digest}"), &scope, |c| {
-            c.head(&blob_url)
-        })
-        .await?;
-    match head.status() {
-        s if s.is_success() => return Ok(Uploaded::Existed),
-        StatusCode::NOT_FOUND => {}
-        _ => return Err(reg.error(head, repo, &format!("blob {digest}")).await),
-    }
-    let mut start_url = reg.url(&format!("{repo}/blobs/uploads/"));
-    if let Some(from) = mount_from {
-        start_url = format!("{start_url}?mount={digest}&from={from}");
-    }
-    let resp = reg
-        .send(&format!("starting upload of {digest}"), &scope, |c| {
-            c.post(&start_url).header("Content-Length", "0")
-        })
-        .await?;
-    if resp.status() == StatusCode::CREATED && mount_from.is_some() {
-        return Ok(Uploaded::Mounted(
-            mount_from.unwrap_or_default().to_string(),
-        ));
-    }
-    if resp.status() != StatusCode::ACCEPTED {
-        return Err(reg.error(resp, repo, "blob upload").await);
-    }
-    let mut location = location(reg, &resp, repo)?;
-    if let Some((p, id)) = progress {
-        p.start_bytes(id, "Pushing", size);
-    }
-    let put_url;
-    if size <= chunk_size {
-        let body = src.read(0, size)?;
-        put_url = with_query(&location, &format!("digest={digest}"));
-        let resp = reg
-            .send(&format!("uploading {digest}"), &scope, |c| {
-                c.put(&put_url)
-                    .header("Content-Type", "application/octet-stream")
-                    .body(body.clone())
-            })
+    progress: &Arc<Progress>,
+    id: &str,
+) -> Result<Sent> {
+    match plan {
+        Plan::Kept { blob, path } => {
+            let uploaded = upload::upload(
+                reg,
+                repo,
+                &blob.digest,
+                blob.size,
+                Source::File(path),
+                chunk,
+                mount_from,
+                Some((progress, id)),
+            )
             .await?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(reg
-                .error(resp, repo, &format!("upload of blob {digest}"))
-                .await);
-        }
-        if let Some((p, id)) = progress {
-            p.add_bytes(id, size);
-        }
-    } else {
-        let mut offset = 0;
-        while offset < size {
-            let len = chunk_size.min(size - offset);
-            let body = src.read(offset, len)?;
-            let range = format!("{}-{}", offset, offset + len - 1);
-            let url = location.clone();
-            let resp = reg
-                .send(&format!("uploading {digest} bytes {range}"), &scope, |c| {
-                    c.patch(&url)
-                        .header("Content-Type", "application/octet-stream")
-                        .header("Content-Range", &range)
-                        .body(body.clone())
-                })
-                .await?;
-            if resp.status() != StatusCode::ACCEPTED {
-                return Err(reg
-                    .error(resp, repo, &format!("chunk {range} of blob {digest}"))
-                    .await);
-            }
-            location = self::location(reg, &resp, repo)?;
-            offset += len;
-            if let Some((p, id)) = progress {
-                p.add_bytes(id, len);
-            }
-        }
-        put_url = with_query(&location, &format!("digest={digest}"));
-        let resp = reg
-            .send(&format!("finishing upload of {digest}"), &scope, |c| {
-                c.put(&put_url).header("Content-Length", "0")
+            Ok(Sent {
+                blob,
+                uploaded,
+                reused: true,
+                keep: None,
             })
-            .await?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(reg
-                .error(resp, repo, &format!("upload of blob {digest}"))
-                .await);
+        }
+        Plan::Build(job) => {
+            let keep = job.keep_at.clone();
+            let total = job.tar_size;
+            progress.start_bytes(id, "Pushing", total);
+            let what = format!("layer {id}");
+            let produced =
+                upload::upload_streamed(reg, repo, &what, move |tx| compress::compress(job, tx))
+                    .await?;
+            Ok(Sent {
+                blob: LayerBlob {
+                    digest: produced.digest,
+                    size: produced.size,
+                    media_type: OCI_LAYER_GZIP.to_string(),
+                },
+                uploaded: Uploaded::Pushed,
+                reused: false,
+                keep,
+            })
         }
     }
-    Ok(Uploaded::Pushed)
 }
 
-fn location(reg: &Registry, resp: &reqwest::Response, repo: &str) -> Result<String> {
-    resp.headers()
-        .get("location")
-        .and_then(|h| h.to_str().ok())
-        .map(|l| reg.resolve_location(l))
-        .ok_or_else(|| ClientError::Invalid {
-            registry: reg.name.clone(),
-            repository: repo.to_string(),
-            why: "the registry started an upload without a Location header".into(),
+/// The manifest the image was pulled with, when what was just sent is exactly what it
+/// lists (same config, same layer blobs): pushing it unchanged keeps its digest.
+fn original_manifest(store: &ImageStore, image: &ImageRecord, sent: &[Sent]) -> Option<Vec<u8>> {
+    let digest = berth_store::Digest::parse(image.manifest_digest.as_deref()?).ok()?;
+    let bytes = store.store().blobs().read(&digest).ok()?;
+    let m: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    if m["config"]["digest"].as_str()? != image.id {
+        return None;
+    }
+    let layers = m["layers"].as_array()?;
+    let same = layers.len() == sent.len()
+        && layers.iter().zip(sent).all(|(l, s)| {
+            l["digest"].as_str() == Some(s.blob.digest.as_str())
+                && l["size"].as_u64() == Some(s.blob.size)
+        });
+    same.then_some(bytes)
+}
+
+/// An OCI image manifest for what was sent. Docker media types of kept blobs become
+/// their OCI names: the bytes are the same gzip tar.
+fn oci_manifest(config_digest: &str, config_size: usize, sent: &[Sent]) -> Vec<u8> {
+    let layers: Vec<serde_json::Value> = sent
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "mediaType": oci_layer_type(&s.blob.media_type),
+                "digest": s.blob.digest,
+                "size": s.blob.size,
+            })
         })
+        .collect();
+    let m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config_size},
+        "layers": layers,
+    });
+    serde_json::to_vec(&m).expect("JSON value")
+}
+
+fn oci_layer_type(media_type: &str) -> &str {
+    match media_type {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => OCI_LAYER_GZIP,
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_layer_types_become_oci_ones() {
+        assert_eq!(
+            oci_layer_type("application/vnd.docker.image.rootfs.diff.tar.gzip"),
+            OCI_LAYER_GZIP
+        );
+        assert_eq!(
+            oci_layer_type("application/vnd.oci.image.layer.v1.tar+zstd"),
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+    }
 }

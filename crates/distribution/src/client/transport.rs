@@ -69,31 +69,71 @@ pub struct Registry {
     auth: AuthState,
 }
 
-/// Extra CAs for one registry, as Docker's `/etc/docker/certs.d/<host>/*.crt`:
-/// `/etc/berth/certs.d/<host>/*.crt` (root overridable by `BERTH_CERTS_D`).
+/// Directories of per-registry CAs, as Docker's `/etc/docker/certs.d/<host:port>/*.crt`:
+/// berth's own, then Docker's and podman's so a host set up for them works unchanged.
+/// `BERTH_CERTS_D` replaces the list (tests, unusual layouts).
+fn certs_d_roots() -> Vec<std::path::PathBuf> {
+    match std::env::var_os("BERTH_CERTS_D") {
+        Some(d) => vec![d.into()],
+        None => [
+            "/etc/berth/certs.d",
+            "/etc/docker/certs.d",
+            "/etc/containers/certs.d",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect(),
+    }
+}
+
+fn pem_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>> {
+    let pem =
+        std::fs::read(path).map_err(super::error::io(format!("reading {}", path.display())))?;
+    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::Config {
+        path: path.display().to_string(),
+        why: format!("not a PEM certificate bundle: {}", error_chain(&e)),
+    })
+}
+
+/// Extra CAs for one registry: every `*.crt` in `<certs.d>/<host>/`.
 fn extra_roots(host: &str) -> Result<Vec<reqwest::Certificate>> {
-    let root = std::env::var_os("BERTH_CERTS_D")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| "/etc/berth/certs.d".into());
-    let dir = root.join(host);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(Vec::new());
-    };
     let mut out = Vec::new();
-    for e in entries.flatten() {
-        let path = e.path();
-        if path.extension().is_some_and(|x| x == "crt") {
-            let pem = std::fs::read(&path)
-                .map_err(super::error::io(format!("reading {}", path.display())))?;
-            let certs =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::Config {
-                    path: path.display().to_string(),
-                    why: format!("not a PEM certificate: {}", error_chain(&e)),
-                })?;
-            out.extend(certs);
+    for root in certs_d_roots() {
+        let Ok(entries) = std::fs::read_dir(root.join(host)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_some_and(|x| x == "crt") {
+                out.extend(pem_file(&path)?);
+            }
         }
     }
     Ok(out)
+}
+
+/// The system's CA bundle (what the distribution's ca-certificates manages, so a CA
+/// an administrator added with `update-ca-certificates` is trusted), on top of the
+/// bundled web PKI roots. `SSL_CERT_FILE` names another bundle, as for OpenSSL.
+fn system_roots() -> Result<Vec<reqwest::Certificate>> {
+    let candidates: Vec<std::path::PathBuf> = match std::env::var_os("SSL_CERT_FILE") {
+        Some(f) => vec![f.into()],
+        None => [
+            "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine, Arch
+            "/etc/pki/tls/certs/ca-bundle.crt",   // Fedora, RHEL
+            "/etc/ssl/ca-bundle.pem",             // openSUSE
+        ]
+        .iter()
+        .map(Into::into)
+        .collect(),
+    };
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(p) => pem_file(p).map_err(|e| ClientError::Config {
+            path: p.display().to_string(),
+            why: format!("{e}; fix the file or point SSL_CERT_FILE at a valid bundle"),
+        }),
+        None => Ok(Vec::new()),
+    }
 }
 
 fn build_client(verify: bool, host: &str) -> Result<reqwest::Client> {
@@ -102,8 +142,10 @@ fn build_client(verify: bool, host: &str) -> Result<reqwest::Client> {
         .danger_accept_invalid_certs(!verify)
         .connect_timeout(Duration::from_secs(15))
         .pool_idle_timeout(Duration::from_secs(30));
-    for c in extra_roots(host)? {
-        b = b.add_root_certificate(c);
+    if verify {
+        for c in system_roots()?.into_iter().chain(extra_roots(host)?) {
+            b = b.add_root_certificate(c);
+        }
     }
     b.build().map_err(|e| ClientError::Config {
         path: "TLS".into(),
@@ -169,7 +211,7 @@ impl Registry {
                     return Err(ClientError::Network {
                         registry: self.name.clone(),
                         what: format!("GET {url}"),
-                        why: error_chain(&e),
+                        why: with_tls_hint(error_chain(&e), &self.base),
                     })
                 }
                 Err(_) => {}
@@ -274,6 +316,26 @@ impl Registry {
         }
     }
 
+    /// Sends a request whose body can go only once (a stream produced while it is
+    /// sent): authenticated for `scope`, but neither retried nor re-authenticated. The
+    /// caller makes it after another request for the same scope, so a token is cached.
+    pub async fn send_once(
+        &self,
+        what: &str,
+        scope: &str,
+        build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Response> {
+        let mut rb = build(&self.client);
+        if let Some(h) = self.auth.header(&self.client, &self.name, scope).await? {
+            rb = rb.header("Authorization", h);
+        }
+        rb.send().await.map_err(|e| ClientError::Network {
+            registry: self.name.clone(),
+            what: what.to_string(),
+            why: error_chain(&e),
+        })
+    }
+
     /// Turns an unexpected response into an error naming the repository and what the
     /// registry said (its `errors[].message`).
     pub async fn error(&self, resp: Response, repository: &str, what: &str) -> ClientError {
@@ -328,6 +390,18 @@ impl Registry {
                 detail,
             },
         }
+    }
+}
+
+/// An unknown issuer is the usual private-registry failure: say where its CA goes.
+fn with_tls_hint(why: String, base: &str) -> String {
+    if why.contains("UnknownIssuer") || why.contains("unknown issuer") {
+        let host = base.split_once("://").map_or(base, |(_, h)| h);
+        format!(
+            "{why} (the registry's certificate is not signed by a trusted CA: add the CA to /etc/berth/certs.d/{host}/ca.crt or to the system bundle, or use --tls-verify=false)"
+        )
+    } else {
+        why
     }
 }
 

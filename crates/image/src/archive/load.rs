@@ -146,6 +146,8 @@ fn layer_sources<'a>(
         .map(|(diff_id, (name, blob_digest))| LayerSource {
             diff_id,
             blob_digest,
+            blob_verified: false,
+            keep_blob_as: None,
             open: Box::new(move || src.open(&name)),
         })
         .collect())

@@ -79,7 +79,9 @@ pub fn index(layer: &Path, input: impl Read, tar_split: &Path) -> Result<Indexed
             if by_reference {
                 let mut c = ctl.borrow_mut();
                 let split = c.split.as_mut().expect("created above");
-                split.file(&path, n).map_err(|e| split_err("cannot write", e))?;
+                split
+                    .file(&path, n)
+                    .map_err(|e| split_err("cannot write", e))?;
                 size += n;
             }
         }
