@@ -66,6 +66,8 @@ fn instructions_make_the_config_and_files_docker_would() {
                 "Dockerfile",
                 r#"# syntax=docker/dockerfile:1
 FROM busybox AS base
+ARG TARGETARCH
+RUN echo "$TARGETARCH" > /arch && echo "${HTTP_PROXY:-none}" > /proxy
 ARG VERSION=1.0
 ENV APP_HOME=/srv/app \
     MODE="production"
@@ -86,7 +88,19 @@ CMD ["cat /srv/app/version"]
             ),
         ],
     );
-    build_ok(&e, &dir, &["-t", "cfg:1", "--build-arg", "VERSION=2.5"]);
+    let out = build_ok(
+        &e,
+        &dir,
+        &[
+            "-t",
+            "cfg:1",
+            "--build-arg",
+            "VERSION=2.5",
+            "--build-arg",
+            "HTTP_PROXY=http://127.0.0.1:3128",
+        ],
+    );
+    assert!(!out.contains("not consumed"), "{out}");
     assert_eq!(cfg(&e, "cfg:1", "WorkingDir"), "\"/srv/app\"");
     let env = cfg(&e, "cfg:1", "Env");
     assert!(env.contains("\"APP_HOME=/srv/app\""), "{env}");
@@ -116,6 +130,26 @@ CMD ["cat /srv/app/version"]
     );
     assert!(hc.contains(r#""Interval":30000000000"#), "{hc}");
     assert!(hc.contains(r#""Retries":2"#), "{hc}");
+
+    // Predefined ARGs: the platform ones when declared, the proxies in RUN only.
+    let arch = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "cat",
+        "cfg:1",
+        "/arch",
+        "/proxy",
+    ]);
+    let host = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    assert_eq!(arch, format!("{host}\nhttp://127.0.0.1:3128\n"));
+    assert!(!cfg(&e, "cfg:1", "Env").contains("PROXY"));
 
     // The files, owners and modes, seen from a container of the image.
     assert_eq!(run(&e, "cfg:1", &[]), "v2.5\n");

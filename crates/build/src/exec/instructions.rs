@@ -77,7 +77,10 @@ impl Builder<'_> {
                         }
                         None => match &d.default {
                             Some(def) => Some(self.expand1(st, ins, def)?),
-                            None => globals.get(&d.name).cloned(),
+                            None => globals
+                                .get(&d.name)
+                                .cloned()
+                                .or_else(|| Self::predefined_arg(&d.name)),
                         },
                     };
                     match v {

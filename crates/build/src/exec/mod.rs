@@ -236,7 +236,7 @@ impl<'a> Builder<'a> {
                                 why: e.to_string(),
                             }
                         })?),
-                        None => None,
+                        None => Self::predefined_arg(&d.name),
                     },
                 };
             if let Some(v) = v {
@@ -244,6 +244,25 @@ impl<'a> Builder<'a> {
             }
         }
         Ok(m)
+    }
+
+    /// The value of a predefined ARG declared without a default: the platform ARGs
+    /// (berth builds for the host, so target and build platform are the same).
+    pub(crate) fn predefined_arg(name: &str) -> Option<String> {
+        let arch = berth_image::platform::host_arch();
+        let variant = if arch == "arm64" { "v8" } else { "" };
+        let platform = if variant.is_empty() {
+            format!("linux/{arch}")
+        } else {
+            format!("linux/{arch}/{variant}")
+        };
+        Some(match name {
+            "TARGETPLATFORM" | "BUILDPLATFORM" => platform,
+            "TARGETOS" | "BUILDOS" => "linux".into(),
+            "TARGETARCH" | "BUILDARCH" => arch.into(),
+            "TARGETVARIANT" | "BUILDVARIANT" => variant.into(),
+            _ => return None,
+        })
     }
 
     /// Which stage the build produces: `--target`, or the last one.

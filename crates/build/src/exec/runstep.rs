@@ -90,10 +90,18 @@ impl Builder<'_> {
 
     /// The environment of the process: the image's ENV, and the ARGs in scope
     /// (which ENV overrides), as Docker passes build args to RUN.
-    fn run_env(st: &State) -> Vec<String> {
+    fn run_env(&mut self, st: &State) -> Vec<String> {
         let env = st.env_list();
-        let mut out: Vec<String> = st
-            .args
+        // The proxy ARGs reach RUN from --build-arg without a declaration (and stay
+        // out of the image), as in Docker.
+        let mut args = st.args.clone();
+        for p in berth_dockerfile::PROXY_ARGS {
+            if let Some(v) = self.opts.build_args.get(p) {
+                self.used_args.insert(p.to_string());
+                args.entry(p.to_string()).or_insert_with(|| v.clone());
+            }
+        }
+        let mut out: Vec<String> = args
             .iter()
             .filter(|(k, _)| {
                 !env.iter()
@@ -128,7 +136,7 @@ impl Builder<'_> {
         let network = self.run_network(r);
         let workdir = st.workdir();
         let user = st.raw["config"]["User"].as_str().unwrap_or("").to_string();
-        let env = Self::run_env(st);
+        let env = self.run_env(st);
         let (args, script) = argv(st, r)?;
         // What the result depends on. Secrets are keyed by id and place only.
         let mut mount_keys = Vec::new();
