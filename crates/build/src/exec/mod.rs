@@ -163,22 +163,8 @@ fn rfc3339(epoch: Option<i64>) -> String {
     match epoch {
         None => berth_image::store::now(),
         Some(s) => {
-            let (days, rem) = (s.div_euclid(86400), s.rem_euclid(86400));
-            let z = days + 719_468;
-            let era = z.div_euclid(146_097);
-            let doe = z - era * 146_097;
-            let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-            let mp = (5 * doy + 2) / 153;
-            let day = doy - (153 * mp + 2) / 5 + 1;
-            let month = if mp < 10 { mp + 3 } else { mp - 9 };
-            let year = yoe + era * 400 + i64::from(month <= 2);
-            format!(
-                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-                rem / 3600,
-                rem % 3600 / 60,
-                rem % 60
-            )
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64);
+            humantime::format_rfc3339_seconds(t).to_string()
         }
     }
 }
