@@ -14,6 +14,23 @@ fn ns(d: Option<std::time::Duration>) -> Option<u128> {
     d.map(|d| d.as_nanos()).filter(|n| *n > 0)
 }
 
+/// The ExposedPorts keys of one EXPOSE word: `80` is `80/tcp`, a range
+/// `8000-8002/udp` is each of its ports (as Docker's nat.ParsePortSpecs).
+fn port_keys(word: &str) -> Vec<String> {
+    let (ports, proto) = match word.split_once('/') {
+        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+        None => (word, "tcp".to_string()),
+    };
+    let range = ports
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)))
+        .filter(|(a, b)| a <= b);
+    match range {
+        Some((a, b)) => (a..=b).map(|p| format!("{p}/{proto}")).collect(),
+        None => vec![format!("{ports}/{proto}")],
+    }
+}
+
 impl Builder<'_> {
     pub(crate) fn expand1(&self, st: &State, ins: &Instruction, word: &str) -> Result<String> {
         expand_word(word, &st.vars(), self.escape()).map_err(|e| BuildError::Step {
@@ -88,14 +105,29 @@ impl Builder<'_> {
                 return Ok(());
             }
             InstructionKind::Env(kvs) => {
+                // Every value sees the variables as they were before this ENV
+                // (`ENV a=2 b=$a` gives b the old a), as Docker documents.
+                let vars = st.vars();
+                let mut env = st.env_list();
                 for kv in kvs {
-                    let k = self.expand1(st, ins, &kv.key)?;
-                    let v = self.expand1(st, ins, &kv.value)?;
-                    let mut env = st.env_list();
-                    env.retain(|e| e.split_once('=').map_or(e.as_str(), |p| p.0) != k);
-                    env.push(format!("{k}={v}"));
-                    st.config().insert("Env".into(), json!(env));
+                    let expand = |w: &str| {
+                        expand_word(w, &vars, self.escape()).map_err(|e| BuildError::Step {
+                            step: ins.original.clone(),
+                            why: e.to_string(),
+                        })
+                    };
+                    let (k, v) = (expand(&kv.key)?, expand(&kv.value)?);
+                    // A redefined variable keeps its place, as BuildKit's addEnv does.
+                    let entry = format!("{k}={v}");
+                    match env
+                        .iter_mut()
+                        .find(|e| e.split_once('=').map_or(e.as_str(), |p| p.0) == k)
+                    {
+                        Some(e) => *e = entry,
+                        None => env.push(entry),
+                    }
                 }
+                st.config().insert("Env".into(), json!(env));
             }
             InstructionKind::Label(kvs) => {
                 for kv in kvs {
@@ -111,19 +143,16 @@ impl Builder<'_> {
             InstructionKind::Expose(ports) => {
                 for p in ports {
                     for p in self.expand_n(st, ins, p)? {
-                        let key = if p.contains('/') {
-                            p.to_ascii_lowercase()
-                        } else {
-                            format!("{p}/tcp")
-                        };
-                        let e = st
-                            .config()
-                            .entry("ExposedPorts")
-                            .or_insert_with(|| json!({}));
-                        if !e.is_object() {
-                            *e = json!({});
+                        for key in port_keys(&p) {
+                            let e = st
+                                .config()
+                                .entry("ExposedPorts")
+                                .or_insert_with(|| json!({}));
+                            if !e.is_object() {
+                                *e = json!({});
+                            }
+                            e[key] = json!({});
                         }
-                        e[key] = json!({});
                     }
                 }
             }
@@ -210,5 +239,21 @@ impl Builder<'_> {
         let created = st.last_created.clone();
         st.history(&ins.original, true, &created);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::port_keys;
+
+    #[test]
+    fn exposed_port_keys() {
+        assert_eq!(port_keys("80"), ["80/tcp"]);
+        assert_eq!(port_keys("53/UDP"), ["53/udp"]);
+        assert_eq!(
+            port_keys("8000-8002/udp"),
+            ["8000/udp", "8001/udp", "8002/udp"]
+        );
+        assert_eq!(port_keys("9-3"), ["9-3/tcp"]);
     }
 }

@@ -128,7 +128,18 @@ impl Builder<'_> {
         let network = self.run_network(r);
         let workdir = st.workdir();
         let user = st.raw["config"]["User"].as_str().unwrap_or("").to_string();
-        let env = Self::run_env(st);
+        let mut env = Self::run_env(st);
+        // Proxy build args reach every RUN without an ARG, as in BuildKit.
+        for (k, v) in &self.opts.build_args {
+            if berth_dockerfile::PROXY_ARGS.contains(&k.as_str())
+                && !env
+                    .iter()
+                    .any(|e| e.split_once('=').is_some_and(|p| p.0 == k))
+            {
+                self.used_args.insert(k.clone());
+                env.push(format!("{k}={v}"));
+            }
+        }
         let (args, script) = argv(st, r)?;
         // What the result depends on. Secrets are keyed by id and place only.
         let mut mount_keys = Vec::new();
