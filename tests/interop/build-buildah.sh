@@ -195,7 +195,7 @@ for e in "${ENTRIES[@]}"; do
 		sed -e "s|{ctx}|$w/ctx|g" -e "s|{work}|$w|g" -e "s|{http}|http://127.0.0.1:$PORT/$e/serve|g")
 	# The entry's environment (secrets from env) for both builders.
 	mapfile -t envs < <(jq -r '.env // {} | to_entries[] | "\(.key)=\(.value)"' "$dir/expect.json")
-	tag=corpus-$(echo "$e" | tr 'A-Z' 'a-z'):latest
+	tag=corpus-$(echo "$e" | tr '[:upper:]' '[:lower:]'):latest
 	t0=$(date +%s.%N)
 	if ! env "${envs[@]}" "$BERTH_BIN" --root "$WORK/berth" --runroot "$BRUN" \
 		build -t "$tag" "${args[@]}" "$w/ctx" >"$w/berth.log" 2>&1; then
