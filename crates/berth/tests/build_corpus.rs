@@ -13,8 +13,8 @@
 //! - `fail`: the build must fail and its stderr contain this.
 //! - `config`: field → exact JSON value (`null`: unset) of the image's config;
 //!   `author`: the image's author (MAINTAINER).
-//! - `history`: `{ "count": N, "empty": [bool, ...] }` over the whole history
-//!   (base image entries included); `layers`: the number of layers.
+//! - `history`: `{ "count": N, "empty": [bool, ...], "created_by": [...] }` over
+//!   the whole history (base image entries included); `layers`: the number of layers.
 //! - `files`: `{path, type?: file|dir|symlink, content?, contains?, mode?: "644",
 //!   uid?, gid?, target?}`, checked on the mounted image; `absent`: paths.
 //! - `run`: `{args: [...], opts?: [...], stdout?: exact, contains?, code?}`; `args`
@@ -286,6 +286,16 @@ fn check_image(c: &mut Check<'_>, e: &Engine, tag: &str, exp: &Value) {
         let want: Vec<bool> = want.iter().map(|b| b.as_bool().unwrap_or(false)).collect();
         if got != want {
             c.bad("history.empty", format!("{got:?}, expected {want:?}"));
+        }
+    }
+    if let Some(want) = exp["history"]["created_by"].as_array() {
+        let got: Vec<&str> = hist
+            .iter()
+            .map(|h| h["created_by"].as_str().unwrap_or(""))
+            .collect();
+        let want: Vec<&str> = want.iter().map(|w| w.as_str().unwrap_or("")).collect();
+        if got != want {
+            c.bad("history.created_by", format!("{got:?}, expected {want:?}"));
         }
     }
     if exp.get("files").is_some() || exp.get("absent").is_some() {

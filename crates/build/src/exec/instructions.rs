@@ -97,11 +97,22 @@ impl Builder<'_> {
                             None => globals.get(&d.name).cloned(),
                         },
                     };
+                    st.arg_decls.push((d.name.clone(), v.clone()));
                     match v {
                         Some(v) => st.args.insert(d.name.clone(), v),
                         None => st.args.remove(&d.name),
                     };
                 }
+                // BuildKit records each ARG, with the value it took.
+                let shown: Vec<String> = st.arg_decls[st.arg_decls.len() - decls.len()..]
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Some(v) => format!("{k}={v}"),
+                        None => k.clone(),
+                    })
+                    .collect();
+                let created = st.last_created.clone();
+                st.history(&format!("ARG {}", shown.join(" ")), true, &created);
                 return Ok(());
             }
             InstructionKind::Env(kvs) => {

@@ -90,6 +90,9 @@ pub(crate) struct State {
     pub key: String,
     /// ARG values in scope (declared in this stage).
     pub args: BTreeMap<String, String>,
+    /// Every ARG declaration of the stage in order, with its value (`None`: unset),
+    /// for the `|N K=V` prefix BuildKit writes in RUN history entries.
+    pub arg_decls: Vec<(String, Option<String>)>,
     /// CMD set in this stage (an ENTRYPOINT then keeps it).
     pub cmd_set: bool,
     /// The time of the last step that ran (or of the base image).
@@ -368,6 +371,7 @@ impl<'a> Builder<'a> {
             diff_ids,
             key,
             args: BTreeMap::new(),
+            arg_decls: Vec::new(),
             cmd_set: false,
             label,
             step: 1,
