@@ -7,11 +7,37 @@ use berth_dockerfile::{
 };
 use serde_json::{json, Value};
 
-use super::{Builder, State};
+use super::{gofmt, Builder, State};
 use crate::error::{BuildError, Result};
 
 fn ns(d: Option<std::time::Duration>) -> Option<u128> {
     d.map(|d| d.as_nanos()).filter(|n| *n > 0)
+}
+
+/// The strings of a config array (`null`: none).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// BuildKit's `HEALTHCHECK %q` of its HealthcheckConfig: Test, the four
+/// durations and Retries, zero when unset.
+fn healthcheck_text(h: &Value) -> String {
+    let d = |k: &str| gofmt::duration(std::time::Duration::from_nanos(h[k].as_u64().unwrap_or(0)));
+    format!(
+        "&{{{} {} {} {} {} {}}}",
+        gofmt::quote_list(&strings(&h["Test"])),
+        gofmt::quote(&d("Interval")),
+        gofmt::quote(&d("Timeout")),
+        gofmt::quote(&d("StartPeriod")),
+        gofmt::quote(&d("StartInterval")),
+        gofmt::quote_rune(h["Retries"].as_u64().unwrap_or(0) as u32),
+    )
 }
 
 /// The ExposedPorts keys of one EXPOSE word: `80` is `80/tcp`, a range
@@ -67,7 +93,7 @@ impl Builder<'_> {
 
     pub(crate) fn apply(&mut self, st: &mut State, ins: &Instruction) -> Result<()> {
         let title = format!("[{} {}/{}] {}", st.label, st.step, st.total, ins.original);
-        match &ins.kind {
+        let created_by = match &ins.kind {
             InstructionKind::Run(r) => return self.run_step(st, ins, r, &title),
             InstructionKind::Copy(c) => {
                 return self.transfer_step(
@@ -116,6 +142,7 @@ impl Builder<'_> {
                 return Ok(());
             }
             InstructionKind::Env(kvs) => {
+                let mut shown = String::from("ENV");
                 // Every value sees the variables as they were before this ENV
                 // (`ENV a=2 b=$a` gives b the old a), as Docker documents.
                 let vars = st.vars();
@@ -128,6 +155,7 @@ impl Builder<'_> {
                         })
                     };
                     let (k, v) = (expand(&kv.key)?, expand(&kv.value)?);
+                    shown.push_str(&format!(" {k}={v}"));
                     // A redefined variable keeps its place, as BuildKit's addEnv does.
                     let entry = format!("{k}={v}");
                     match env
@@ -139,22 +167,28 @@ impl Builder<'_> {
                     }
                 }
                 st.config().insert("Env".into(), json!(env));
+                shown
             }
             InstructionKind::Label(kvs) => {
+                let mut shown = String::from("LABEL");
                 for kv in kvs {
                     let k = self.expand1(st, ins, &kv.key)?;
                     let v = self.expand1(st, ins, &kv.value)?;
+                    shown.push_str(&format!(" {k}={v}"));
                     let labels = st.config().entry("Labels").or_insert_with(|| json!({}));
                     if !labels.is_object() {
                         *labels = json!({});
                     }
                     labels[k] = json!(v);
                 }
+                shown
             }
             InstructionKind::Expose(ports) => {
+                let mut all = Vec::new();
                 for p in ports {
                     for p in self.expand_n(st, ins, p)? {
                         for key in port_keys(&p) {
+                            all.push(key.clone());
                             let e = st
                                 .config()
                                 .entry("ExposedPorts")
@@ -166,40 +200,51 @@ impl Builder<'_> {
                         }
                     }
                 }
+                format!("EXPOSE {}", gofmt::port_set(&all))
             }
             InstructionKind::Volume(vols) => {
+                let mut all = Vec::new();
                 for v in vols {
                     let v = self.expand1(st, ins, v)?;
+                    all.push(v.clone());
                     let e = st.config().entry("Volumes").or_insert_with(|| json!({}));
                     if !e.is_object() {
                         *e = json!({});
                     }
                     e[v] = json!({});
                 }
+                format!("VOLUME {}", gofmt::list(&all))
             }
             InstructionKind::User(u) => {
                 let u = self.expand1(st, ins, u)?;
                 st.config().insert("User".into(), json!(u));
+                format!("USER {u}")
             }
             InstructionKind::StopSignal(s) => {
                 let s = self.expand1(st, ins, s)?;
                 st.config().insert("StopSignal".into(), json!(s));
+                format!("STOPSIGNAL {s}")
             }
             InstructionKind::Cmd(c) => {
                 let v = Self::command_value(st, c);
+                let shown = format!("CMD {}", gofmt::quote_list(&strings(&v)));
                 st.config().insert("Cmd".into(), v);
                 st.cmd_set = true;
+                shown
             }
             InstructionKind::Entrypoint(c) => {
                 let v = Self::command_value(st, c);
+                let shown = format!("ENTRYPOINT {}", gofmt::quote_list(&strings(&v)));
                 st.config().insert("Entrypoint".into(), v);
                 // An inherited CMD no longer applies to a new ENTRYPOINT.
                 if !st.cmd_set {
                     st.config().insert("Cmd".into(), Value::Null);
                 }
+                shown
             }
             InstructionKind::Shell(v) => {
                 st.config().insert("Shell".into(), json!(v));
+                format!("SHELL {}", gofmt::list(v))
             }
             InstructionKind::Healthcheck(h) => {
                 let v = match h {
@@ -230,7 +275,9 @@ impl Builder<'_> {
                         h
                     }
                 };
+                let shown = format!("HEALTHCHECK {}", healthcheck_text(&v));
                 st.config().insert("Healthcheck".into(), v);
+                shown
             }
             InstructionKind::Onbuild(o) => {
                 let e = st.config().entry("OnBuild").or_insert_with(|| json!([]));
@@ -240,15 +287,18 @@ impl Builder<'_> {
                 if let Some(a) = e.as_array_mut() {
                     a.push(json!(o.expression));
                 }
+                // BuildKit records no history entry for ONBUILD.
+                return Ok(());
             }
             InstructionKind::Maintainer(m) => {
                 st.raw["author"] = json!(m);
+                format!("MAINTAINER {m}")
             }
-        }
+        };
         // Metadata steps take the time of the last file step (or the base image),
         // so a cached rebuild writes the same history.
         let created = st.last_created.clone();
-        st.history(&ins.original, true, &created);
+        st.history(&created_by, true, &created);
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //! parent's key and everything the step depends on.
 
 pub mod cache;
+mod gofmt;
 mod instructions;
 mod progress;
 mod run;

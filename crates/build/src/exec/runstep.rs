@@ -352,18 +352,26 @@ impl Builder<'_> {
 }
 
 /// BuildKit's `|N K=V ... ` before a RUN's command in its history entry: every ARG
-/// the stage declared so far, in order, valued by ENV when ENV has the name.
+/// the stage declared so far, once each, valued by ENV when ENV has the name.
 fn arg_prefix(st: &State) -> String {
     if st.arg_decls.is_empty() {
         return String::new();
     }
     let env = st.env_list();
-    let mut out = format!("|{} ", st.arg_decls.len());
+    // A redeclared ARG keeps its first place and takes its last value.
+    let mut shown: Vec<(&str, &str)> = Vec::new();
     for (k, v) in &st.arg_decls {
         let from_env = env
             .iter()
             .find_map(|e| e.split_once('=').filter(|p| p.0 == k).map(|p| p.1));
         let v = from_env.or(v.as_deref()).unwrap_or("");
+        match shown.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v,
+            None => shown.push((k, v)),
+        }
+    }
+    let mut out = format!("|{} ", shown.len());
+    for (k, v) in shown {
         out.push_str(&format!("{k}={v} "));
     }
     out

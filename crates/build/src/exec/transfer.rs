@@ -150,10 +150,23 @@ impl Builder<'_> {
         let mut paths = Vec::new();
         let mut urls = Vec::new();
         let mut heredocs = Vec::new();
+        // BuildKit's history entry: the instruction, --parents/--chown/--chmod,
+        // the sources (heredocs as <<NAME after the others) and the destination.
+        let mut created_by = String::from(if add.is_some() { "ADD" } else { "COPY" });
+        if parents {
+            created_by.push_str(" --parents");
+        }
+        if let Some(c) = &chown {
+            created_by.push_str(&format!(" --chown={c}"));
+        }
+        if let Some(c) = &chmod_text {
+            created_by.push_str(&format!(" --chmod={c}"));
+        }
         for s in &t.sources {
             match s {
                 Source::Path(p) => {
                     let p = self.expand1(st, ins, p)?;
+                    created_by.push_str(&format!(" {p}"));
                     if add.is_some() && is_url(&p) {
                         urls.push(p);
                     } else if is_url(&p) {
@@ -179,6 +192,10 @@ impl Builder<'_> {
                 }
             }
         }
+        for (name, _) in &heredocs {
+            created_by.push_str(&format!(" <<{name}"));
+        }
+        created_by.push_str(&format!(" {dest} # buildkit"));
         // The tree the sources come from: the context, or another stage's or an
         // image's root (mounted for the step's duration).
         let from = match from {
@@ -293,7 +310,7 @@ impl Builder<'_> {
                 return Err(e);
             }
         };
-        self.finish_step(st, v, key, outcome, &format!("{} # buildkit", ins.original));
+        self.finish_step(st, v, key, outcome, &created_by);
         Ok(())
     }
 }
