@@ -14,7 +14,8 @@
 //! - `config`: field → exact JSON value (`null`: unset) of the image's config;
 //!   `author`: the image's author (MAINTAINER).
 //! - `history`: `{ "count": N, "empty": [bool, ...], "created_by": [...] }` over
-//!   the whole history (base image entries included); `layers`: the number of layers.
+//!   the whole history (base image entries included); `layers`: the number of layers;
+//!   `top_layer`: every path in the newest layer (whiteouts included), sorted.
 //! - `files`: `{path, type?: file|dir|symlink, content?, contains?, mode?: "644",
 //!   uid?, gid?, target?}`, checked on the mounted image; `absent`: paths.
 //! - `run`: `{args: [...], opts?: [...], stdout?: exact, contains?, code?}`; `args`
@@ -219,6 +220,17 @@ fn check_files(c: &mut Check<'_>, root: &Path, exp: &Value) {
     }
 }
 
+/// Every path below `dir`, relative to `root`.
+fn list_tree(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            list_tree(root, &p, out);
+        }
+    }
+}
+
 fn check_image(c: &mut Check<'_>, e: &Engine, tag: &str, exp: &Value) {
     let o = e.berth(&["image", "inspect", tag]);
     if !o.status.success() {
@@ -286,6 +298,20 @@ fn check_image(c: &mut Check<'_>, e: &Engine, tag: &str, exp: &Value) {
         let want: Vec<bool> = want.iter().map(|b| b.as_bool().unwrap_or(false)).collect();
         if got != want {
             c.bad("history.empty", format!("{got:?}, expected {want:?}"));
+        }
+    }
+    if let Some(want) = exp["top_layer"].as_array() {
+        // The newest layer's unpacked directory: the first overlay lower dir.
+        let lower = img["GraphDriver"]["Data"]["LowerDir"]
+            .as_str()
+            .unwrap_or("");
+        let top = PathBuf::from(lower.split(':').next().unwrap_or(""));
+        let mut got = Vec::new();
+        list_tree(&top, &top, &mut got);
+        got.sort();
+        let want: Vec<String> = strs(&Value::Array(want.clone()));
+        if got != want {
+            c.bad("top_layer", format!("{got:?}, expected {want:?}"));
         }
     }
     if let Some(want) = exp["history"]["created_by"].as_array() {
