@@ -108,15 +108,15 @@ socat "TCP-LISTEN:$sp,bind=127.0.0.1,fork,reuseaddr" "TCP:$bip:80" &
 socat_pid=$!
 for u in "127.0.0.1:$bp" "127.0.0.1:$pp" "127.0.0.1:$sp"; do
 	for _ in $(seq 100); do
-		curl -sf -o /dev/null "http://$u/big" && break
+		curl -sf -m 10 -o /dev/null "http://$u/big" && break
 		sleep 0.2
 	done
-	curl -sf -o /dev/null "http://$u/big" || die "nothing served on $u"
+	curl -sf -m 60 -o /dev/null "http://$u/big" || die "nothing served on $u"
 done
 hf ports \
-	-n "berth -p (nft DNAT)" "curl -sf -o /dev/null http://127.0.0.1:$bp/big" \
-	-n "podman -p" "curl -sf -o /dev/null http://127.0.0.1:$pp/big" \
-	-n "userland proxy (socat) to the berth container" "curl -sf -o /dev/null http://127.0.0.1:$sp/big"
+	-n "berth -p (nft DNAT)" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$bp/big" \
+	-n "podman -p" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$pp/big" \
+	-n "userland proxy (socat) to the berth container" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$sp/big"
 
 median_ms() { jq -r ".results[] | select(.command == \"$2\") | .median * 1000 | . * 10 | round / 10" "$out/$1.json"; }
 {

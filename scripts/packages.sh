@@ -10,7 +10,8 @@ if [ "${1:-build}" = test ]; then
     # podman/containerd/skopeo: interop tests (drop-in runtime, image archives);
     # catatonit: run --init; nftables: bridge networks' NAT and isolation rules;
     # curl: requests to published ports from test network namespaces.
-    want+=(runc crun iproute2 util-linux procps podman conmon catatonit containerd skopeo uidmap jq docker-registry apache2-utils openssl nftables curl)
+    # buildah: `berth build` compared with `buildah bud` (tests/interop/build-buildah.sh).
+    want+=(runc crun iproute2 util-linux procps podman conmon catatonit containerd skopeo uidmap jq docker-registry apache2-utils openssl nftables curl buildah)
 fi
 
 missing=()

@@ -178,7 +178,7 @@ CMD ["cat /srv/app/version"]
         "cfg:1",
     ]);
     assert!(
-        hist.contains("RUN /bin/sh -c echo \"v$VERSION\" > version"),
+        hist.contains("VERSION=2.5 /bin/sh -c echo \"v$VERSION\" > version"),
         "{hist}"
     );
     assert!(hist.contains("WORKDIR /srv/app|"), "{hist}");

@@ -33,7 +33,7 @@
 //!   heredoc when the destination is a directory.
 
 mod chmod;
-mod dest;
+pub(crate) mod dest;
 mod url;
 
 use std::collections::HashMap;

@@ -7,11 +7,54 @@ use berth_dockerfile::{
 };
 use serde_json::{json, Value};
 
-use super::{Builder, State};
+use super::{gofmt, Builder, State};
 use crate::error::{BuildError, Result};
 
 fn ns(d: Option<std::time::Duration>) -> Option<u128> {
     d.map(|d| d.as_nanos()).filter(|n| *n > 0)
+}
+
+/// The strings of a config array (`null`: none).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// BuildKit's `HEALTHCHECK %q` of its HealthcheckConfig: Test, the four
+/// durations and Retries, zero when unset.
+fn healthcheck_text(h: &Value) -> String {
+    let d = |k: &str| gofmt::duration(std::time::Duration::from_nanos(h[k].as_u64().unwrap_or(0)));
+    format!(
+        "&{{{} {} {} {} {} {}}}",
+        gofmt::quote_list(&strings(&h["Test"])),
+        gofmt::quote(&d("Interval")),
+        gofmt::quote(&d("Timeout")),
+        gofmt::quote(&d("StartPeriod")),
+        gofmt::quote(&d("StartInterval")),
+        gofmt::quote_rune(h["Retries"].as_u64().unwrap_or(0) as u32),
+    )
+}
+
+/// The ExposedPorts keys of one EXPOSE word: `80` is `80/tcp`, a range
+/// `8000-8002/udp` is each of its ports (as Docker's nat.ParsePortSpecs).
+fn port_keys(word: &str) -> Vec<String> {
+    let (ports, proto) = match word.split_once('/') {
+        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+        None => (word, "tcp".to_string()),
+    };
+    let range = ports
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)))
+        .filter(|(a, b)| a <= b);
+    match range {
+        Some((a, b)) => (a..=b).map(|p| format!("{p}/{proto}")).collect(),
+        None => vec![format!("{ports}/{proto}")],
+    }
 }
 
 impl Builder<'_> {
@@ -50,7 +93,7 @@ impl Builder<'_> {
 
     pub(crate) fn apply(&mut self, st: &mut State, ins: &Instruction) -> Result<()> {
         let title = format!("[{} {}/{}] {}", st.label, st.step, st.total, ins.original);
-        match &ins.kind {
+        let created_by = match &ins.kind {
             InstructionKind::Run(r) => return self.run_step(st, ins, r, &title),
             InstructionKind::Copy(c) => {
                 return self.transfer_step(
@@ -83,86 +126,128 @@ impl Builder<'_> {
                                 .or_else(|| Self::predefined_arg(&d.name)),
                         },
                     };
+                    st.arg_decls.push((d.name.clone(), v.clone()));
                     match v {
                         Some(v) => st.args.insert(d.name.clone(), v),
                         None => st.args.remove(&d.name),
                     };
                 }
+                // BuildKit records each ARG, with the value it took.
+                let shown: Vec<String> = st.arg_decls[st.arg_decls.len() - decls.len()..]
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Some(v) => format!("{k}={v}"),
+                        None => k.clone(),
+                    })
+                    .collect();
+                let created = st.last_created.clone();
+                st.history(&format!("ARG {}", shown.join(" ")), true, &created);
                 return Ok(());
             }
             InstructionKind::Env(kvs) => {
+                let mut shown = String::from("ENV");
+                // Every value sees the variables as they were before this ENV
+                // (`ENV a=2 b=$a` gives b the old a), as Docker documents.
+                let vars = st.vars();
+                let mut env = st.env_list();
                 for kv in kvs {
-                    let k = self.expand1(st, ins, &kv.key)?;
-                    let v = self.expand1(st, ins, &kv.value)?;
-                    let mut env = st.env_list();
-                    env.retain(|e| e.split_once('=').map_or(e.as_str(), |p| p.0) != k);
-                    env.push(format!("{k}={v}"));
-                    st.config().insert("Env".into(), json!(env));
+                    let expand = |w: &str| {
+                        expand_word(w, &vars, self.escape()).map_err(|e| BuildError::Step {
+                            step: ins.original.clone(),
+                            why: e.to_string(),
+                        })
+                    };
+                    let (k, v) = (expand(&kv.key)?, expand(&kv.value)?);
+                    shown.push_str(&format!(" {k}={v}"));
+                    // A redefined variable keeps its place, as BuildKit's addEnv does.
+                    let entry = format!("{k}={v}");
+                    match env
+                        .iter_mut()
+                        .find(|e| e.split_once('=').map_or(e.as_str(), |p| p.0) == k)
+                    {
+                        Some(e) => *e = entry,
+                        None => env.push(entry),
+                    }
                 }
+                st.config().insert("Env".into(), json!(env));
+                shown
             }
             InstructionKind::Label(kvs) => {
+                let mut shown = String::from("LABEL");
                 for kv in kvs {
                     let k = self.expand1(st, ins, &kv.key)?;
                     let v = self.expand1(st, ins, &kv.value)?;
+                    shown.push_str(&format!(" {k}={v}"));
                     let labels = st.config().entry("Labels").or_insert_with(|| json!({}));
                     if !labels.is_object() {
                         *labels = json!({});
                     }
                     labels[k] = json!(v);
                 }
+                shown
             }
             InstructionKind::Expose(ports) => {
+                let mut all = Vec::new();
                 for p in ports {
                     for p in self.expand_n(st, ins, p)? {
-                        let key = if p.contains('/') {
-                            p.to_ascii_lowercase()
-                        } else {
-                            format!("{p}/tcp")
-                        };
-                        let e = st
-                            .config()
-                            .entry("ExposedPorts")
-                            .or_insert_with(|| json!({}));
-                        if !e.is_object() {
-                            *e = json!({});
+                        for key in port_keys(&p) {
+                            all.push(key.clone());
+                            let e = st
+                                .config()
+                                .entry("ExposedPorts")
+                                .or_insert_with(|| json!({}));
+                            if !e.is_object() {
+                                *e = json!({});
+                            }
+                            e[key] = json!({});
                         }
-                        e[key] = json!({});
                     }
                 }
+                format!("EXPOSE {}", gofmt::port_set(&all))
             }
             InstructionKind::Volume(vols) => {
+                let mut all = Vec::new();
                 for v in vols {
                     let v = self.expand1(st, ins, v)?;
+                    all.push(v.clone());
                     let e = st.config().entry("Volumes").or_insert_with(|| json!({}));
                     if !e.is_object() {
                         *e = json!({});
                     }
                     e[v] = json!({});
                 }
+                format!("VOLUME {}", gofmt::list(&all))
             }
             InstructionKind::User(u) => {
                 let u = self.expand1(st, ins, u)?;
                 st.config().insert("User".into(), json!(u));
+                format!("USER {u}")
             }
             InstructionKind::StopSignal(s) => {
                 let s = self.expand1(st, ins, s)?;
                 st.config().insert("StopSignal".into(), json!(s));
+                format!("STOPSIGNAL {s}")
             }
             InstructionKind::Cmd(c) => {
                 let v = Self::command_value(st, c);
+                let shown = format!("CMD {}", gofmt::quote_list(&strings(&v)));
                 st.config().insert("Cmd".into(), v);
                 st.cmd_set = true;
+                shown
             }
             InstructionKind::Entrypoint(c) => {
                 let v = Self::command_value(st, c);
+                let shown = format!("ENTRYPOINT {}", gofmt::quote_list(&strings(&v)));
                 st.config().insert("Entrypoint".into(), v);
                 // An inherited CMD no longer applies to a new ENTRYPOINT.
                 if !st.cmd_set {
                     st.config().insert("Cmd".into(), Value::Null);
                 }
+                shown
             }
             InstructionKind::Shell(v) => {
                 st.config().insert("Shell".into(), json!(v));
+                format!("SHELL {}", gofmt::list(v))
             }
             InstructionKind::Healthcheck(h) => {
                 let v = match h {
@@ -193,7 +278,9 @@ impl Builder<'_> {
                         h
                     }
                 };
+                let shown = format!("HEALTHCHECK {}", healthcheck_text(&v));
                 st.config().insert("Healthcheck".into(), v);
+                shown
             }
             InstructionKind::Onbuild(o) => {
                 let e = st.config().entry("OnBuild").or_insert_with(|| json!([]));
@@ -203,15 +290,34 @@ impl Builder<'_> {
                 if let Some(a) = e.as_array_mut() {
                     a.push(json!(o.expression));
                 }
+                // BuildKit records no history entry for ONBUILD.
+                return Ok(());
             }
             InstructionKind::Maintainer(m) => {
                 st.raw["author"] = json!(m);
+                format!("MAINTAINER {m}")
             }
-        }
+        };
         // Metadata steps take the time of the last file step (or the base image),
         // so a cached rebuild writes the same history.
         let created = st.last_created.clone();
-        st.history(&ins.original, true, &created);
+        st.history(&created_by, true, &created);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::port_keys;
+
+    #[test]
+    fn exposed_port_keys() {
+        assert_eq!(port_keys("80"), ["80/tcp"]);
+        assert_eq!(port_keys("53/UDP"), ["53/udp"]);
+        assert_eq!(
+            port_keys("8000-8002/udp"),
+            ["8000/udp", "8001/udp", "8002/udp"]
+        );
+        assert_eq!(port_keys("9-3"), ["9-3/tcp"]);
     }
 }

@@ -8,6 +8,7 @@
 //! parent's key and everything the step depends on.
 
 pub mod cache;
+mod gofmt;
 mod instructions;
 mod progress;
 mod run;
@@ -90,6 +91,9 @@ pub(crate) struct State {
     pub key: String,
     /// ARG values in scope (declared in this stage).
     pub args: BTreeMap<String, String>,
+    /// Every ARG declaration of the stage in order, with its value (`None`: unset),
+    /// for the `|N K=V` prefix BuildKit writes in RUN history entries.
+    pub arg_decls: Vec<(String, Option<String>)>,
     /// CMD set in this stage (an ENTRYPOINT then keeps it).
     pub cmd_set: bool,
     /// The time of the last step that ran (or of the base image).
@@ -169,6 +173,41 @@ fn rfc3339(epoch: Option<i64>) -> String {
     }
 }
 
+/// The host's platform (`linux/amd64`): the only one berth builds for.
+fn host_platform() -> String {
+    format!("linux/{}", berth_image::platform::host_arch())
+}
+
+/// TARGETPLATFORM and friends, all the host's (berth does not cross-build).
+fn platform_args() -> BTreeMap<String, String> {
+    let arch = berth_image::platform::host_arch();
+    let mut m = BTreeMap::new();
+    for side in ["TARGET", "BUILD"] {
+        m.insert(format!("{side}PLATFORM"), host_platform());
+        m.insert(format!("{side}OS"), "linux".to_string());
+        m.insert(format!("{side}ARCH"), arch.to_string());
+        m.insert(format!("{side}VARIANT"), String::new());
+    }
+    m
+}
+
+/// `FROM --platform=P`: P must be the host's, as berth runs RUN steps natively.
+fn check_platform(p: &str, from: &str) -> Result<()> {
+    let norm = p.trim().to_ascii_lowercase();
+    let norm = norm.strip_suffix("/v8").unwrap_or(&norm);
+    if norm == host_platform() {
+        return Ok(());
+    }
+    Err(BuildError::Step {
+        step: from.to_string(),
+        why: format!(
+            "--platform={p}: berth builds for the host's platform ({}) only; \
+             drop --platform or build on a {p} host",
+            host_platform()
+        ),
+    })
+}
+
 impl<'a> Builder<'a> {
     pub fn new(
         engine: &'a Engine,
@@ -206,7 +245,9 @@ impl<'a> Builder<'a> {
 
     /// The ARGs before the first FROM, with their `--build-arg` values.
     pub(crate) fn global_args(&mut self) -> Result<BTreeMap<String, String>> {
-        let mut m = BTreeMap::new();
+        // BuildKit's automatic platform ARGs: in scope for FROM lines, and for a
+        // stage that declares them (`ARG TARGETARCH`) without a default.
+        let mut m = platform_args();
         let decls: Vec<_> = self.file.global_arg_decls().cloned().collect();
         for d in decls {
             let v =
@@ -297,6 +338,13 @@ impl<'a> Builder<'a> {
                 step: stage.original.clone(),
                 why: e.to_string(),
             })?;
+        if let Some(p) = &stage.platform {
+            let p = expand_word(p, &globals, self.escape()).map_err(|e| BuildError::Step {
+                step: stage.original.clone(),
+                why: e.to_string(),
+            })?;
+            check_platform(&p, &stage.original)?;
+        }
         let v = self
             .progress
             .begin(&format!("[{label} 1/{total}] FROM {base}"));
@@ -329,6 +377,7 @@ impl<'a> Builder<'a> {
             diff_ids,
             key,
             args: BTreeMap::new(),
+            arg_decls: Vec::new(),
             cmd_set: false,
             label,
             step: 1,
@@ -425,6 +474,18 @@ pub fn build(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn platforms() {
+        let host = super::host_platform();
+        assert!(super::check_platform(&host, "FROM x").is_ok());
+        assert!(super::check_platform(&format!("{host}/v8"), "FROM x").is_ok());
+        let e = super::check_platform("linux/s390x", "FROM x").unwrap_err();
+        assert!(e.to_string().contains("linux/s390x"), "{e}");
+        let a = super::platform_args();
+        assert_eq!(a["TARGETPLATFORM"], host);
+        assert_eq!(format!("{}/{}", a["BUILDOS"], a["BUILDARCH"]), host);
+    }
+
     #[test]
     fn epoch_dates() {
         assert_eq!(super::rfc3339(Some(0)), "1970-01-01T00:00:00Z");

@@ -320,10 +320,11 @@ impl Builder<'_> {
                 return Err(e);
             }
         };
-        let created_by = match &r.command {
-            CommandLine::Shell(_) => format!("RUN {} # buildkit", args.join(" ")),
-            CommandLine::Exec(a) => format!("RUN {} # buildkit", a.join(" ")),
+        let shown = match &r.command {
+            CommandLine::Shell(_) => args.join(" "),
+            CommandLine::Exec(a) => a.join(" "),
         };
+        let created_by = format!("RUN {}{shown} # buildkit", arg_prefix(st));
         self.finish_step(st, v, key, outcome, &created_by);
         Ok(())
     }
@@ -345,6 +346,32 @@ impl Builder<'_> {
         }
         Ok(dir)
     }
+}
+
+/// BuildKit's `|N K=V ... ` before a RUN's command in its history entry: every ARG
+/// the stage declared so far, once each, valued by ENV when ENV has the name.
+fn arg_prefix(st: &State) -> String {
+    if st.arg_decls.is_empty() {
+        return String::new();
+    }
+    let env = st.env_list();
+    // A redeclared ARG keeps its first place and takes its last value.
+    let mut shown: Vec<(&str, &str)> = Vec::new();
+    for (k, v) in &st.arg_decls {
+        let from_env = env
+            .iter()
+            .find_map(|e| e.split_once('=').filter(|p| p.0 == k).map(|p| p.1));
+        let v = from_env.or(v.as_deref()).unwrap_or("");
+        match shown.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v,
+            None => shown.push((k, v)),
+        }
+    }
+    let mut out = format!("|{} ", shown.len());
+    for (k, v) in shown {
+        out.push_str(&format!("{k}={v} "));
+    }
+    out
 }
 
 /// The first component of `target` missing under `rootfs`: what a mount point there

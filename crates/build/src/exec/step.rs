@@ -97,10 +97,13 @@ impl<'a> Builder<'a> {
         let key = format!("build-{}", random_hex());
         let rec = chain_record(diff_ids);
         let snap = images.mount_snapshot(&rec, &key, None)?;
+        // A layer's dir is relative to the store's layers/ directory; the lowers
+        // are read from here (stubs, unchanged parents), so they must be whole.
+        let layers_dir = images.root().join("layers");
         let mut lowers = Vec::new();
         for chain in &rec.layers {
             if let Some(l) = images.layer(chain)? {
-                lowers.push(PathBuf::from(format!("{}/diff", l.dir)));
+                lowers.push(layers_dir.join(&l.dir).join("diff"));
             }
         }
         Ok(Mounted {
@@ -172,7 +175,10 @@ impl<'a> Builder<'a> {
         let tmp = images.store().tmp_dir();
         fs::create_dir_all(&tmp).map_err(io_at("creating", &tmp))?;
         let layer_file = tmp.join(format!("build-{}.tar", m.key));
-        let exclude = berth_engine::changes::runtime_stubs(&m.upper, &m.lowers);
+        let mut exclude = berth_engine::changes::runtime_stubs(&m.upper, &m.lowers);
+        exclude.extend(stub_parents(&m.upper, &m.lowers, &exclude));
+        // Deepest first, so a stub's directory is empty when its turn comes.
+        exclude.sort_by_key(|x| std::cmp::Reverse(x.len()));
         let result = (|| {
             let stats = {
                 let f = fs::File::create(&layer_file).map_err(io_at("creating", &layer_file))?;
@@ -213,7 +219,98 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// Directories the overlay copied up only because the runtime put its mount stubs
+/// in them (`etc` for /etc/hosts): holding nothing but stubs, not recreated
+/// (opaque) and with the mode and owner they have below. They are no change of the
+/// step; without this every RUN layer carried an `etc/` entry with the build's
+/// time. (BuildKit removes its stubs and restores the parent's times.)
+fn stub_parents(upper: &Path, lowers: &[PathBuf], stubs: &[String]) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    // Where berth_engine::changes' stubs live. The runtime may have removed its
+    // stubs already, leaving the directory empty, so these are checked whatever
+    // `stubs` holds.
+    const PARENTS: [&str; 4] = ["etc", "dev", "sys/fs", "run"];
+    PARENTS
+        .into_iter()
+        .filter(|p| !stubs.iter().any(|s| s == p))
+        .filter(|p| {
+            let dir = upper.join(p);
+            let Ok(md) = fs::symlink_metadata(&dir) else {
+                return false;
+            };
+            let only_stubs = fs::read_dir(&dir).is_ok_and(|rd| {
+                rd.flatten().all(|e| {
+                    let rel = format!("{p}/{}", e.file_name().to_string_lossy());
+                    stubs.contains(&rel)
+                })
+            });
+            // The topmost lower layer that has it says what it was.
+            let below = lowers
+                .iter()
+                .rev()
+                .find_map(|l| fs::symlink_metadata(l.join(p)).ok());
+            md.is_dir()
+                && only_stubs
+                && !opaque(&dir)
+                && below.is_some_and(|b| {
+                    b.is_dir()
+                        && b.mode() == md.mode()
+                        && b.uid() == md.uid()
+                        && b.gid() == md.gid()
+                })
+        })
+        .map(String::from)
+        .collect()
+}
+
+/// Whether overlayfs marked `dir` opaque (the step removed and remade it).
+fn opaque(dir: &Path) -> bool {
+    ["trusted.overlay.opaque", "user.overlay.opaque"]
+        .iter()
+        .any(|k| {
+            let mut buf = [0u8; 4];
+            matches!(rustix::fs::lgetxattr(dir, *k, &mut buf), Ok(n) if buf[..n] == *b"y")
+        })
+}
+
 /// The key of a step from its parent's key and its description.
 pub fn step_key(parent: &str, what: &Value) -> String {
     cache::key(parent, what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stub_parents;
+    use std::fs;
+
+    #[test]
+    fn a_dir_holding_only_stubs_is_no_change() {
+        let t = tempfile::tempdir().unwrap();
+        let (upper, lower) = (t.path().join("upper"), t.path().join("lower"));
+        for d in [&upper, &lower] {
+            fs::create_dir_all(d.join("etc")).unwrap();
+            fs::create_dir_all(d.join("run")).unwrap();
+        }
+        fs::write(upper.join("etc/hosts"), "").unwrap();
+        // A directory with a real change is one.
+        fs::write(upper.join("run/real"), "x").unwrap();
+        let stubs = vec!["etc/hosts".to_string()];
+        let got = stub_parents(&upper, std::slice::from_ref(&lower), &stubs);
+        assert_eq!(got, ["etc"]);
+        // Stubs the runtime already removed leave it empty: still no change.
+        fs::remove_file(upper.join("etc/hosts")).unwrap();
+        assert_eq!(
+            stub_parents(&upper, std::slice::from_ref(&lower), &[]),
+            ["etc"]
+        );
+        fs::write(upper.join("etc/hosts"), "").unwrap();
+        // A real change beside the stub keeps the directory.
+        fs::write(upper.join("etc/passwd"), "root").unwrap();
+        assert!(stub_parents(&upper, std::slice::from_ref(&lower), &stubs).is_empty());
+        // So does a mode change.
+        fs::remove_file(upper.join("etc/passwd")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(upper.join("etc"), fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(stub_parents(&upper, &[lower], &stubs).is_empty());
+    }
 }

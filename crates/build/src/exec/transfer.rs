@@ -10,11 +10,12 @@ use super::progress::Vertex;
 use super::step::{step_key, Outcome};
 use super::{Builder, State};
 use crate::checksum::checksum;
+use crate::copy::dest::DestRoot;
 use crate::copy::{self, Chmod, CopyOptions, UrlOptions};
 use crate::error::{BuildError, Result};
 use crate::glob::SourceTree;
 use crate::ignore::Ignore;
-use crate::users::resolve_chown;
+use crate::users::{resolve_chown, Owner};
 
 fn is_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
@@ -95,15 +96,22 @@ impl Builder<'_> {
         let abs = absolute(&st.workdir(), &dir);
         st.config().insert("WorkingDir".into(), json!(abs));
         let user = st.raw["config"]["User"].as_str().unwrap_or("").to_string();
-        let key = step_key(&st.key, &json!({"op": "workdir", "dir": abs, "user": user}));
+        // "owned": directories made by USER since this version; older cache
+        // entries (root-owned) do not match.
+        let key = step_key(
+            &st.key,
+            &json!({"op": "workdir", "dir": abs, "user": user, "owned": true}),
+        );
         let v = self.progress.begin(title);
         let parent = st.diff_ids.clone();
         let target = abs.clone();
         let mut action = |_: &mut Builder<'_>, rootfs: &Path| -> Result<()> {
-            let root = berth_safepath::Root::open(rootfs)
-                .map_err(crate::error::path_err(format!("WORKDIR {target}")))?;
-            root.mkdir_all(Path::new(target.trim_start_matches('/')), 0o755)
-                .map_err(crate::error::path_err(format!("WORKDIR {target}")))?;
+            // As in BuildKit, the directories WORKDIR creates belong to USER.
+            let owner = match user.as_str() {
+                "" => Owner::ROOT,
+                u => resolve_chown(rootfs, u)?,
+            };
+            DestRoot::open(rootfs)?.mkdir_all(Path::new(&target), 0o755, owner)?;
             Ok(())
         };
         let outcome = self.fs_step(&parent, &key, &mut action)?;
@@ -142,10 +150,23 @@ impl Builder<'_> {
         let mut paths = Vec::new();
         let mut urls = Vec::new();
         let mut heredocs = Vec::new();
+        // BuildKit's history entry: the instruction, --parents/--chown/--chmod,
+        // the sources (heredocs as <<NAME after the others) and the destination.
+        let mut created_by = String::from(if add.is_some() { "ADD" } else { "COPY" });
+        if parents {
+            created_by.push_str(" --parents");
+        }
+        if let Some(c) = &chown {
+            created_by.push_str(&format!(" --chown={c}"));
+        }
+        if let Some(c) = &chmod_text {
+            created_by.push_str(&format!(" --chmod={c}"));
+        }
         for s in &t.sources {
             match s {
                 Source::Path(p) => {
                     let p = self.expand1(st, ins, p)?;
+                    created_by.push_str(&format!(" {p}"));
                     if add.is_some() && is_url(&p) {
                         urls.push(p);
                     } else if is_url(&p) {
@@ -171,6 +192,10 @@ impl Builder<'_> {
                 }
             }
         }
+        for (name, _) in &heredocs {
+            created_by.push_str(&format!(" <<{name}"));
+        }
+        created_by.push_str(&format!(" {dest} # buildkit"));
         // The tree the sources come from: the context, or another stage's or an
         // image's root (mounted for the step's duration).
         let from = match from {
@@ -285,7 +310,7 @@ impl Builder<'_> {
                 return Err(e);
             }
         };
-        self.finish_step(st, v, key, outcome, &format!("{} # buildkit", ins.original));
+        self.finish_step(st, v, key, outcome, &created_by);
         Ok(())
     }
 }

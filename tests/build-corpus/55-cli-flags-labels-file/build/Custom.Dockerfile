@@ -1,0 +1,3 @@
+FROM busybox
+ARG FLAVOR=plain
+LABEL flavor=$FLAVOR
