@@ -102,7 +102,10 @@ pp=$(free_port)
 sp=$(free_port)
 info "published-port throughput: ${size} MB per transfer"
 bid=$("$berth" run -d --network bridge --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$bp:80" busybox sh -c "$serve")
-"${podman[@]}" run -d --network bridge --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$pp:80" busybox sh -c "$serve" >/dev/null
+# podman's own network on a subnet of its own: a stale bridge on 10.88.0.0/16 (CNI's,
+# from another podman configuration) would otherwise take the default network's route.
+"${podman[@]}" network create --subnet "10.199.$((RANDOM % 200 + 20)).0/24" "bench$tag" >/dev/null
+"${podman[@]}" run -d --network "bench$tag" --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$pp:80" busybox sh -c "$serve" >/dev/null
 bip=$("$berth" inspect -f '{{.NetworkSettings.IPAddress}}' "$bid")
 socat "TCP-LISTEN:$sp,bind=127.0.0.1,fork,reuseaddr" "TCP:$bip:80" &
 socat_pid=$!
