@@ -49,7 +49,8 @@ podman=(podman --root "$tmp/podman" --runroot "$p_run" --storage-driver overlay)
 
 cleanup() {
 	trap - EXIT
-	"$berth" rm -f $("$berth" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+	# The whole scratch store, its default network's bridge and nft chains included.
+	"$berth" system reset -f >/dev/null 2>&1 || true
 	"${podman[@]}" rm -f -t 0 --all >/dev/null 2>&1 || true
 	"${podman[@]}" system reset -f >/dev/null 2>&1 || true
 	runc --root "$tmp/runc" list -q 2>/dev/null | while read -r id; do

@@ -55,7 +55,8 @@ socat_pid=""
 cleanup() {
 	trap - EXIT
 	[[ -n $socat_pid ]] && kill "$socat_pid" 2>/dev/null || true
-	"$berth" rm -f $("$berth" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+	# The whole scratch store, its default network's bridge and nft chains included.
+	"$berth" system reset -f >/dev/null 2>&1 || true
 	"${podman[@]}" rm -f -t 0 --all >/dev/null 2>&1 || true
 	"${podman[@]}" system reset -f >/dev/null 2>&1 || true
 	umount -R "$tmp/podman" 2>/dev/null || true
