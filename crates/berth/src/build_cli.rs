@@ -35,6 +35,10 @@ pub struct BuildArgs {
     /// Write the image ID to the file.
     #[arg(long)]
     iidfile: Option<PathBuf>,
+    /// Output destination: type=image (the default), type=local,dest=DIR,
+    /// type=tar,dest=FILE|-, type=oci|docker,dest=FILE|-; `-o DIR` and `-o -` for short.
+    #[arg(short = 'o', long)]
+    output: Option<String>,
     /// Suppress the build output and print the image ID on success.
     #[arg(short, long)]
     quiet: bool,
@@ -161,6 +165,13 @@ pub fn build(
             _ => None,
         },
     };
+    let output = match &a.output {
+        Some(o) => crate::build_output::parse(o)?,
+        None => crate::build_output::Output::Image,
+    };
+    if output == crate::build_output::Output::Tar(None) && a.quiet {
+        bail!("-q and an output on stdout cannot share stdout");
+    }
     let opts = BuildOptions {
         tags,
         build_args,
@@ -215,6 +226,7 @@ pub fn build(
         Ok(images.resolve(name)?)
     };
     let img = exec::build(&engine, &ctx, &opts, &resolve, progress)?;
+    crate::build_output::deliver(engine.images(), &img, &output)?;
     if let Some(f) = &a.iidfile {
         std::fs::write(f, &img.id).with_context(|| format!("writing {}", f.display()))?;
     }

@@ -2,6 +2,7 @@
 //! runc-compatible OCI runtime that containerd, CRI-O and Podman can call directly.
 
 mod build_cli;
+mod build_output;
 mod config;
 mod confirm;
 mod container_cli;

@@ -442,3 +442,71 @@ fn secrets_stay_out_of_layers_and_epochs_make_builds_reproducible() {
     let created = e.ok(&["image", "inspect", "--format", "{{.Created}}", q1.trim()]);
     assert!(created.starts_with("2023-11-14T22:13:20"), "{created}");
 }
+
+#[test]
+fn outputs_write_the_filesystem_or_an_archive() {
+    let Some(e) = Engine::new("build_output") else {
+        return;
+    };
+    let dir = context(
+        &e,
+        "out",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN mkdir -p /out && echo result > /out/r.txt && chmod 0640 /out/r.txt\n",
+        )],
+    );
+    let local = e.work.path().join("local");
+    build_ok(
+        &e,
+        &dir,
+        &["-o", &format!("type=local,dest={}", local.display())],
+    );
+    assert_eq!(
+        fs::read_to_string(local.join("out/r.txt")).unwrap(),
+        "result\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(local.join("out/r.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    assert!(local.join("bin/busybox").exists());
+
+    let tarball = e.work.path().join("fs.tar");
+    build_ok(
+        &e,
+        &dir,
+        &["--output", &format!("type=tar,dest={}", tarball.display())],
+    );
+    let list = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&tarball)
+        .output()
+        .unwrap();
+    assert!(
+        text(&list.stdout).lines().any(|l| l == "out/r.txt"),
+        "{}",
+        show(&list)
+    );
+
+    let oci = e.work.path().join("img.tar");
+    build_ok(
+        &e,
+        &dir,
+        &[
+            "-t",
+            "outimg:1",
+            "-o",
+            &format!("type=oci,dest={}", oci.display()),
+        ],
+    );
+    e.ok(&["rmi", "outimg:1"]);
+    e.ok(&["load", "-i", oci.to_str().unwrap()]);
+    assert_eq!(run(&e, "outimg:1", &["cat", "/out/r.txt"]), "result\n");
+
+    let o = build(&e, &dir, &["-o", "type=nope,dest=x"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("is not one of"), "{}", show(&o));
+}
