@@ -10,7 +10,7 @@ pub mod create;
 mod engine;
 pub mod error;
 pub mod etc_files;
-mod fscopy;
+pub mod fscopy;
 pub mod layout;
 pub mod model;
 pub mod names;

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use berth_dockerfile::{CommandLine, Instruction, Mount, MountType, NetworkMode, Run};
+use berth_engine::fscopy::Owner;
 use berth_engine::model::MountType as EngineMount;
 use berth_engine::spec::mounts::UserMount;
 use serde_json::json;
@@ -163,6 +164,7 @@ impl Builder<'_> {
                 let mut user_mounts = Vec::new();
                 let mut created = Vec::new();
                 let mut secret_files = Vec::new();
+                let mut scratch_binds: Vec<PathBuf> = Vec::new();
                 let mut secret_env = Vec::new();
                 for m in &mounts {
                     let target = m.target.clone().unwrap_or_default();
@@ -172,7 +174,24 @@ impl Builder<'_> {
                     match m.kind {
                         MountType::Cache => {
                             let id = m.id.clone().unwrap_or_else(|| target.clone());
-                            let dir = b.cache_mount_dir(&id, m)?;
+                            let (dir, fresh) = b.cache_mount_dir(&id, m)?;
+                            // A new cache starts as a copy of `from`'s `source`.
+                            if let (true, Some(f)) = (fresh, &m.from) {
+                                let seeded = (|| {
+                                    let layers = b.source_layers(f, &step)?;
+                                    let mounted = b.mount(&layers)?;
+                                    let src = inside(
+                                        &mounted.rootfs,
+                                        m.source.as_deref().unwrap_or("/"),
+                                    )?;
+                                    berth_engine::fscopy::copy_tree(&src, &dir, Owner::Keep)?;
+                                    Ok::<(), BuildError>(())
+                                })();
+                                if let Err(e) = seeded {
+                                    let _ = fs::remove_dir_all(&dir);
+                                    return Err(e);
+                                }
+                            }
                             user_mounts.push(bind(&target, &dir, m.readonly));
                         }
                         MountType::Tmpfs => user_mounts.push(UserMount {
@@ -207,9 +226,21 @@ impl Builder<'_> {
                                 .map_err(crate::error::path_err(format!("bind source {src}")))?;
                             let real = berth_safepath::fd_real_path(std::os::fd::AsFd::as_fd(&fd))
                                 .map_err(crate::error::path_err(format!("bind source {src}")))?;
-                            // Writes to a read-write bind would reach the context
-                            // itself: it is read-only here.
-                            user_mounts.push(bind(&target, &real, true));
+                            if m.readonly {
+                                user_mounts.push(bind(&target, &real, true));
+                            } else {
+                                // Writable, as BuildKit's: the step writes to a copy
+                                // that is thrown away, never to the context or stage.
+                                let scratch = b.engine.layout().run_root.join("build-binds").join(
+                                    format!("{}-{}", std::process::id(), scratch_binds.len()),
+                                );
+                                fs::create_dir_all(&scratch)
+                                    .map_err(io_at("creating", &scratch))?;
+                                let copy = scratch.join("b");
+                                berth_engine::fscopy::copy_entry(&real, &copy, Owner::Keep)?;
+                                user_mounts.push(bind(&target, &copy, false));
+                                scratch_binds.push(scratch);
+                            }
                         }
                         MountType::Secret => {
                             let id = m.id.clone().unwrap_or_default();
@@ -292,6 +323,9 @@ impl Builder<'_> {
                 for f in secret_files {
                     let _ = fs::remove_file(f);
                 }
+                for d in scratch_binds {
+                    let _ = fs::remove_dir_all(d);
+                }
                 drop(held);
                 // Mount points and scripts this step made are not part of its layer.
                 for (leaf, top) in created.iter().rev() {
@@ -330,7 +364,8 @@ impl Builder<'_> {
     }
 
     /// A cache mount's host directory, kept between builds under the store.
-    fn cache_mount_dir(&self, id: &str, m: &Mount) -> Result<PathBuf> {
+    /// Whether it was made now (a new cache) comes with it.
+    fn cache_mount_dir(&self, id: &str, m: &Mount) -> Result<(PathBuf, bool)> {
         let digest = step_key("cache-mount", &json!(id));
         let dir = self
             .engine
@@ -338,13 +373,14 @@ impl Builder<'_> {
             .root()
             .join("build-cache-mounts")
             .join(&digest[..32]);
-        if !dir.exists() {
+        let fresh = !dir.exists();
+        if fresh {
             fs::create_dir_all(&dir).map_err(io_at("creating", &dir))?;
             use std::os::unix::fs::PermissionsExt;
             let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(m.mode.unwrap_or(0o755)));
             let _ = std::os::unix::fs::chown(&dir, m.uid.or(Some(0)), m.gid.or(Some(0)));
         }
-        Ok(dir)
+        Ok((dir, fresh))
     }
 }
 
@@ -372,6 +408,21 @@ fn arg_prefix(st: &State) -> String {
         out.push_str(&format!("{k}={v} "));
     }
     out
+}
+
+/// `path` resolved inside `root` (symlinks cannot lead out), as a host path.
+fn inside(root: &Path, path: &str) -> Result<PathBuf> {
+    let r = berth_safepath::Root::open(root)
+        .map_err(crate::error::path_err(format!("mount source {path}")))?;
+    let fd = r
+        .open_at(
+            Path::new(path.trim_start_matches('/')),
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+            0,
+        )
+        .map_err(crate::error::path_err(format!("mount source {path}")))?;
+    berth_safepath::fd_real_path(std::os::fd::AsFd::as_fd(&fd))
+        .map_err(crate::error::path_err(format!("mount source {path}")))
 }
 
 /// The first component of `target` missing under `rootfs`: what a mount point there
