@@ -227,8 +227,10 @@ fn two_networks_flags_and_a_connect_recorded_for_the_next_start() {
     let ps = e.ok(&["ps", "--filter", "name=two", "--format", "{{.Networks}}"]);
     assert_eq!(ps.trim(), format!("{},{}", a.name, r.name));
     // Both peers reachable, each on its own interface.
+    // Three echo requests: one lost while the second interface's neighbour entries
+    // settle must not fail the test (seen once in CI under load).
     for gw in [format!("{}.1", a.prefix), format!("{}.1", r.prefix)] {
-        let o = e.berth(&["exec", "two", "ping", "-c1", "-W2", &gw]);
+        let o = e.berth(&["exec", "two", "ping", "-c3", "-W2", &gw]);
         assert!(o.status.success(), "ping {gw}: {}", show(&o));
     }
 
