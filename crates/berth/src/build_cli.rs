@@ -1,7 +1,6 @@
 //! `build` (also `image build`) and `builder prune`.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -209,7 +208,6 @@ pub fn build(
     };
     let quiet = a.quiet || a.progress == "quiet";
     let progress = Progress::new(quiet, Box::new(std::io::stderr()));
-    let _ = std::io::stderr().is_terminal();
     let pull_always = a.pull;
     let resolve = |name: &str| -> berth_build::Result<berth_image::ImageRecord> {
         let images = engine.images();
