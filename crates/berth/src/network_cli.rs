@@ -296,7 +296,7 @@ pub fn run(
                         "bridge is a pre-defined network and cannot be removed"
                     ))
                 } else {
-                    berth_network::remove(db, n).map_err(Into::into)
+                    berth_network::remove(db, &engine.layout().run_root, n).map_err(Into::into)
                 };
                 match r {
                     Ok(_) => println!("{n}"),
@@ -326,7 +326,8 @@ pub fn run(
                 return Ok(0);
             }
             engine.release_stale_networking()?;
-            let removed = berth_network::prune(db, &referenced(&engine)?)?;
+            let removed =
+                berth_network::prune(db, &engine.layout().run_root, &referenced(&engine)?)?;
             if !removed.is_empty() {
                 println!("Deleted Networks:");
                 for n in &removed {

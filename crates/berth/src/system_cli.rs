@@ -99,7 +99,11 @@ fn prune(a: PruneArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> any
     };
     section("Deleted Containers", &engine.prune()?);
     engine.release_stale_networking()?;
-    let nets = berth_network::prune(engine.db(), &crate::network_cli::referenced(&engine)?)?;
+    let nets = berth_network::prune(
+        engine.db(),
+        &engine.layout().run_root,
+        &crate::network_cli::referenced(&engine)?,
+    )?;
     section(
         "Deleted Networks",
         &nets.into_iter().map(|n| n.name).collect::<Vec<_>>(),
@@ -148,7 +152,7 @@ fn reset(a: ResetArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> any
     }
     engine.release_stale_networking()?;
     for n in berth_network::records::list(engine.db())? {
-        berth_network::remove(engine.db(), &n.id)
+        berth_network::remove(engine.db(), &engine.layout().run_root, &n.id)
             .with_context(|| format!("removing network {}", n.name))?;
     }
     let store_root = engine.layout().store_root.clone();

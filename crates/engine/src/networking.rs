@@ -104,14 +104,53 @@ impl Engine {
         Ok(eps)
     }
 
-    /// Undoes [`Engine::connect`]: the veth pairs, the namespace file, the addresses.
+    /// Undoes [`Engine::connect`], reporting what fails: the published ports, the
+    /// veth pairs, the namespace (to the network's pool when it may serve again),
+    /// the addresses.
     pub(crate) fn disconnect(&self, c: &Container) {
+        if let Err(e) = self.release_network(c, true) {
+            eprintln!("berth: disconnecting container {}: {e}", c.short_id());
+        }
+    }
+
+    /// [`Engine::disconnect`], returning the error. `may_pool`: the container's
+    /// processes are known to be gone (not so for a container whose monitor was
+    /// killed: its init may live on in the namespace).
+    pub(crate) fn release_network(&self, c: &Container, may_pool: bool) -> Result<()> {
         if has_bridge_network(&c.settings) {
             self.unpublish(c);
-            if let Err(e) = berth_network::detach(self.db(), &self.layout().run_root, &c.id) {
-                eprintln!("berth: disconnecting container {}: {e}", c.short_id());
-            }
+            let reusable = may_pool && self.namespace_reusable(c);
+            berth_network::detach(self.db(), &self.layout().run_root, &c.id, reusable)?;
         }
+        Ok(())
+    }
+
+    /// Whether the container's network namespace is as berth made it, so another
+    /// container may take it over: the container could not change it (no
+    /// CAP_NET_ADMIN, no `net.*` sysctls) and no other container joined it
+    /// (`--network container:ID`, even a stopped one, which may start again).
+    fn namespace_reusable(&self, c: &Container) -> bool {
+        let hc = &c.settings.host_config;
+        let net_admin = |cap: &String| {
+            let cap = cap.to_ascii_uppercase();
+            matches!(cap.trim_start_matches("CAP_"), "NET_ADMIN" | "ALL")
+        };
+        if hc.privileged
+            || hc.cap_add.iter().any(net_admin)
+            || hc
+                .sysctls
+                .keys()
+                .any(|k| k.starts_with("net.") || k.starts_with("net/"))
+        {
+            return false;
+        }
+        let joined = format!("container:{}", c.id);
+        crate::records::list(self.db())
+            .map(|all| {
+                !all.iter()
+                    .any(|o| o.settings.host_config.network_mode == joined)
+            })
+            .unwrap_or(false)
     }
 
     /// What the /etc files say of the container's networks: its addresses,

@@ -57,10 +57,7 @@ impl Engine {
     /// Deletes what a stopped container owns: its rootfs snapshot, its files, its row
     /// and, with `remove_volumes`, the anonymous volumes no other container uses.
     fn purge(&self, c: &crate::records::Container, remove_volumes: bool) -> Result<()> {
-        if crate::networking::has_bridge_network(&c.settings) {
-            self.unpublish(c);
-            berth_network::detach(self.db(), &self.layout().run_root, &c.id)?;
-        }
+        self.release_network(c, true)?;
         self.images().remove_snapshot(&c.id)?;
         let _ = fs::remove_dir_all(self.layout().container_dir(&c.id));
         let _ = fs::remove_dir_all(self.layout().run_dir(&c.id));
@@ -154,10 +151,14 @@ impl Engine {
                     Some(c) if c.state.status.is_active() || self.monitor_pid(&id).is_some() => {
                         continue
                     }
-                    Some(c) => self.disconnect(c),
+                    Some(c) => {
+                        if let Err(e) = self.release_network(c, false) {
+                            eprintln!("berth: disconnecting container {}: {e}", c.short_id());
+                        }
+                    }
                     None => {
                         let _ = berth_network::ports::unpublish(&id);
-                        berth_network::detach(self.db(), &self.layout().run_root, &id)?;
+                        berth_network::detach(self.db(), &self.layout().run_root, &id, false)?;
                     }
                 }
                 released.push(id);

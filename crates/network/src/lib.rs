@@ -6,9 +6,11 @@
 pub mod dns;
 pub mod error;
 pub mod ipam;
+pub mod lock;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod pool;
 pub mod ports;
 pub mod records;
 
@@ -136,7 +138,7 @@ fn teardown_bridge(net: &Network) -> Result<()> {
 
 /// `network rm`: refused while a container holds an address on it; removes the
 /// bridge, its nftables chains and the row.
-pub fn remove(db: &Db, key: &str) -> Result<Network> {
+pub fn remove(db: &Db, run_root: &Path, key: &str) -> Result<Network> {
     let net = records::find(db, key)?;
     let held = ipam::allocations(db, &net.id)?;
     if !held.is_empty() {
@@ -145,6 +147,7 @@ pub fn remove(db: &Db, key: &str) -> Result<Network> {
             count: held.len(),
         });
     }
+    pool::drain(run_root, &net.id)?;
     teardown_bridge(&net)?;
     records::delete(db, &net.id)?;
     Ok(net)
@@ -152,7 +155,7 @@ pub fn remove(db: &Db, key: &str) -> Result<Network> {
 
 /// `network prune`: removes every network no container refers to (`referenced` holds
 /// the names and ids that containers' `--network` name) and none holds an address on.
-pub fn prune(db: &Db, referenced: &HashSet<String>) -> Result<Vec<Network>> {
+pub fn prune(db: &Db, run_root: &Path, referenced: &HashSet<String>) -> Result<Vec<Network>> {
     let mut removed = Vec::new();
     for net in records::list(db)? {
         if net.name == DEFAULT_NETWORK
@@ -162,7 +165,7 @@ pub fn prune(db: &Db, referenced: &HashSet<String>) -> Result<Vec<Network>> {
         {
             continue;
         }
-        removed.push(remove(db, &net.id)?);
+        removed.push(remove(db, run_root, &net.id)?);
     }
     Ok(removed)
 }
@@ -209,11 +212,23 @@ pub fn attach(
         // A namespace left by a crash may hold old interfaces: start from a fresh
         // one. The container is not running, so nothing else is in it.
         netns::remove(&file)?;
-        netns::create(&file)?;
+        // A container on one network may take an idle namespace of that network.
+        let mut pooled = match requests {
+            [only] => pool::take(run_root, &resolve(db, &only.network)?.id, &file)?,
+            _ => None,
+        };
+        if pooled.is_none() {
+            netns::create(&file)?;
+        }
         let mut eps = Vec::new();
         let mut notices = Vec::new();
         for (i, r) in requests.iter().enumerate() {
-            let (ep, n) = connect_one(db, run_root, container_id, r, &format!("eth{i}"), i == 0)?;
+            let at = Plumbing {
+                ifname: format!("eth{i}"),
+                default_route: i == 0,
+                pooled: pooled.take(),
+            };
+            let (ep, n) = connect_one(db, run_root, container_id, r, at)?;
             eps.push(ep);
             notices.extend(n);
         }
@@ -222,7 +237,7 @@ pub fn attach(
     let (eps, mut notices) = match made {
         Ok(x) => x,
         Err(e) => {
-            let _ = detach(db, run_root, container_id);
+            let _ = detach(db, run_root, container_id, false);
             return Err(e);
         }
     };
@@ -257,16 +272,26 @@ fn publish_dns(db: &Db, run_root: &Path, eps: &[Endpoint], dns_server: &[String]
     }
 }
 
-/// Allocates the container's address on one network and plumbs `ifname` into its
-/// (existing) namespace.
+/// Where an endpoint goes in the container's namespace.
+struct Plumbing {
+    ifname: String,
+    /// Whether its gateway is the default route (the first network's is).
+    default_route: bool,
+    /// The idle host end of a namespace taken from the network's pool, whose
+    /// `eth0` is there already.
+    pooled: Option<String>,
+}
+
+/// Allocates the container's address on one network and plumbs its interface into
+/// its (existing) namespace.
 fn connect_one(
     db: &Db,
     run_root: &Path,
     container_id: &str,
     r: &EndpointRequest,
-    ifname: &str,
-    default_route: bool,
+    at: Plumbing,
 ) -> Result<(Endpoint, Vec<String>)> {
+    let ifname = at.ifname.as_str();
     let net = resolve(db, &r.network)?;
     // After a reboot the bridge and the rules are gone while the row stays.
     let notices = if netlink::exists(&net.bridge) {
@@ -300,7 +325,7 @@ fn connect_one(
         ifname: ifname.to_string(),
         network: net,
     };
-    if let Err(e) = plumb(&ep, default_route) {
+    if let Err(e) = plumb(&ep, at.default_route, at.pooled.as_deref()) {
         let _ = ok_if(nl()?.del_link(&ep.host_veth), libc::ENODEV);
         let _ = ipam::release_one(db, &ep.network.id, container_id);
         return Err(e);
@@ -308,39 +333,53 @@ fn connect_one(
     Ok((ep, notices))
 }
 
-fn plumb(ep: &Endpoint, default_route: bool) -> Result<()> {
+fn plumb(ep: &Endpoint, default_route: bool, pooled: Option<&str>) -> Result<()> {
     let nl = nl()?;
     ok_if(nl.del_link(&ep.host_veth), libc::ENODEV)
         .map_err(|e| NetError::io(format!("deleting stale {}", ep.host_veth), e))?;
-    let ns = std::fs::File::open(&ep.netns)
-        .map_err(|e| NetError::io(format!("opening {}", ep.netns.display()), e))?;
     let mac = netlink::parse_mac(&ep.mac)
         .ok_or_else(|| NetError::invalid("MAC address", ep.mac.clone()))?;
-    let mtu = ep.network.mtu();
-    nl.add_veth(&ep.host_veth, &ep.ifname, ns.as_raw_fd(), mac, mtu)
-        .map_err(|e| NetError::io(format!("creating veth pair {}", ep.host_veth), e))?;
-    let host_idx = netlink::index(&ep.host_veth)
-        .map_err(|e| NetError::io(format!("finding {}", ep.host_veth), e))?;
     let br_idx = netlink::index(&ep.network.bridge)
         .map_err(|e| NetError::io(format!("finding bridge {}", ep.network.bridge), e))?;
-    nl.set_master_up(host_idx, br_idx).map_err(|e| {
-        NetError::io(
-            format!("attaching {} to {}", ep.host_veth, ep.network.bridge),
-            e,
-        )
-    })?;
+    let attaching = || format!("attaching {} to {}", ep.host_veth, ep.network.bridge);
+    match pooled {
+        Some(idle) => {
+            let idx =
+                netlink::index(idle).map_err(|e| NetError::io(format!("finding {idle}"), e))?;
+            nl.set_link_up(idx, Some(&ep.host_veth), None, Some(br_idx))
+                .map_err(|e| NetError::io(attaching(), e))?;
+        }
+        None => {
+            let ns = std::fs::File::open(&ep.netns)
+                .map_err(|e| NetError::io(format!("opening {}", ep.netns.display()), e))?;
+            nl.add_veth(
+                &ep.host_veth,
+                &ep.ifname,
+                ns.as_raw_fd(),
+                mac,
+                ep.network.mtu(),
+            )
+            .map_err(|e| NetError::io(format!("creating veth pair {}", ep.host_veth), e))?;
+            let host_idx = netlink::index(&ep.host_veth)
+                .map_err(|e| NetError::io(format!("finding {}", ep.host_veth), e))?;
+            nl.set_master_up(host_idx, br_idx)
+                .map_err(|e| NetError::io(attaching(), e))?;
+        }
+    }
     let (ip, prefix, gw) = (ep.ip, ep.prefix, ep.gateway);
     let brd = ep.network.subnet()?.broadcast();
     let ifname = ep.ifname.clone();
+    let fresh = pooled.is_none();
     netns::run_in(&ep.netns, move || {
         let nl = Netlink::open()?;
-        // The first interface also brings up lo: one trip into the namespace.
-        if default_route {
+        // A new namespace's first interface also brings up lo: one trip into it.
+        if default_route && fresh {
             nl.set_up(netlink::index("lo")?)?;
         }
         let eth = netlink::index(&ifname)?;
         nl.add_addr(eth, ip, prefix, brd)?;
-        nl.set_up(eth)?;
+        // A pooled eth0 still has the MAC of the container before.
+        nl.set_link_up(eth, None, (!fresh).then_some(mac), None)?;
         if default_route {
             ok_if(nl.add_default_route(gw), libc::EEXIST)?;
         }
@@ -374,14 +413,12 @@ pub fn connect_running(
     let held = ipam::of_container(db, container_id)?;
     let used: HashSet<u32> = held.iter().map(|a| ipam::if_index(&a.ifname)).collect();
     let n = (0..).find(|n| !used.contains(n)).unwrap_or(0);
-    let (ep, mut notices) = connect_one(
-        db,
-        run_root,
-        container_id,
-        r,
-        &format!("eth{n}"),
-        held.is_empty(),
-    )?;
+    let at = Plumbing {
+        ifname: format!("eth{n}"),
+        default_route: held.is_empty(),
+        pooled: None,
+    };
+    let (ep, mut notices) = connect_one(db, run_root, container_id, r, at)?;
     notices.extend(publish_dns(
         db,
         run_root,
@@ -432,9 +469,18 @@ pub fn disconnect_running(
 /// networks: deletes the host ends of its veth pairs, unmounts and unlinks its
 /// namespace file, releases its addresses and rewrites the DNS records of its
 /// networks. Safe to repeat.
-pub fn detach(db: &Db, run_root: &Path, container_id: &str) -> Result<()> {
+///
+/// `reusable`: the container could not have changed its namespace (no
+/// CAP_NET_ADMIN, no `net.*` sysctls, no other container joined it). Its namespace
+/// then goes to the network's pool when it has one interface and the pool has room.
+pub fn detach(db: &Db, run_root: &Path, container_id: &str, reusable: bool) -> Result<()> {
     let file = netns::path(run_root, container_id);
     let held = ipam::of_container(db, container_id)?;
+    if let ([only], true) = (held.as_slice(), reusable && netns::is_mounted(&file)) {
+        if only.ifname == "eth0" && return_to_pool(db, run_root, container_id, only, &file) {
+            return release_all(db, run_root, container_id, &held);
+        }
+    }
     // Dropping the last reference to the namespace destroys it and the veth pairs
     // with it, in the kernel's own time: deleting the host ends ourselves
     // (RTM_DELLINK) waits for the kernel's network synchronisation, about 20 ms of
@@ -457,8 +503,40 @@ pub fn detach(db: &Db, run_root: &Path, container_id: &str) -> Result<()> {
         }
         netns::remove(&file)?;
     }
+    release_all(db, run_root, container_id, &held)
+}
+
+/// Whether the namespace went to the pool (else it is left as it was, or half reset,
+/// for the caller to destroy).
+fn return_to_pool(
+    db: &Db,
+    run_root: &Path,
+    container_id: &str,
+    a: &ipam::Allocation,
+    file: &Path,
+) -> bool {
+    let Ok(prefix) = records::find(db, &a.network_id).and_then(|n| Ok(n.subnet()?.prefix)) else {
+        return false;
+    };
+    let r = pool::Returned {
+        network_id: &a.network_id,
+        container_id,
+        file,
+        ip: a.ip,
+        prefix,
+    };
+    pool::give_back(run_root, &r).unwrap_or(false)
+}
+
+/// Releases the container's addresses and rewrites its networks' DNS records.
+fn release_all(
+    db: &Db,
+    run_root: &Path,
+    container_id: &str,
+    held: &[ipam::Allocation],
+) -> Result<()> {
     ipam::release(db, container_id)?;
-    for a in &held {
+    for a in held {
         if let Ok(net) = records::find(db, &a.network_id) {
             if net.has_dns() {
                 dns::zone::sync(db, run_root, &net)?;

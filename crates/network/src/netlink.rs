@@ -19,6 +19,7 @@ const NLM_F_CREATE: u16 = 0x400;
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
 const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
 const RTM_NEWROUTE: u16 = 24;
 
 const IFLA_ADDRESS: u16 = 1;
@@ -257,6 +258,40 @@ impl Netlink {
         self.request(Msg::new(RTM_NEWLINK, 0, &ifinfo(index, IFF_UP, IFF_UP)))
     }
 
+    pub fn set_down(&self, index: i32) -> io::Result<()> {
+        self.request(Msg::new(RTM_NEWLINK, 0, &ifinfo(index, 0, IFF_UP)))
+    }
+
+    /// Changes a link in one request and brings it up: a new name (the kernel renames
+    /// only a link that is down: the change comes before the flags), a new MAC, a
+    /// new master.
+    pub fn set_link_up(
+        &self,
+        index: i32,
+        name: Option<&str>,
+        mac: Option<[u8; 6]>,
+        master: Option<i32>,
+    ) -> io::Result<()> {
+        let mut m = Msg::new(RTM_NEWLINK, 0, &ifinfo(index, IFF_UP, IFF_UP));
+        if let Some(n) = name {
+            m.str_attr(IFLA_IFNAME, n);
+        }
+        if let Some(a) = mac {
+            m.attr(IFLA_ADDRESS, &a);
+        }
+        if let Some(i) = master {
+            m.u32_attr(IFLA_MASTER, i as u32);
+        }
+        self.request(m)
+    }
+
+    /// Renames a link that is down.
+    pub fn rename(&self, index: i32, name: &str) -> io::Result<()> {
+        let mut m = Msg::new(RTM_NEWLINK, 0, &ifinfo(index, 0, 0));
+        m.str_attr(IFLA_IFNAME, name);
+        self.request(m)
+    }
+
     /// Deletes a link by name; `ENODEV` when there is none.
     pub fn del_link(&self, name: &str) -> io::Result<()> {
         let mut m = Msg::new(RTM_DELLINK, 0, &ifinfo(0, 0, 0));
@@ -275,6 +310,17 @@ impl Netlink {
         m.attr(IFA_LOCAL, &ip.octets())
             .attr(IFA_ADDRESS, &ip.octets())
             .attr(IFA_BROADCAST, &brd.octets());
+        self.request(m)
+    }
+
+    /// Removes `ip/prefix` from a link; `EADDRNOTAVAIL` when it does not have it.
+    pub fn del_addr(&self, index: i32, ip: Ipv4Addr, prefix: u8) -> io::Result<()> {
+        let mut h = [0u8; 8];
+        h[0] = libc::AF_INET as u8;
+        h[1] = prefix;
+        h[4..8].copy_from_slice(&(index as u32).to_ne_bytes());
+        let mut m = Msg::new(RTM_DELADDR, 0, &h);
+        m.attr(IFA_LOCAL, &ip.octets());
         self.request(m)
     }
 

@@ -45,38 +45,54 @@ pub fn create(file: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(|e| NetError::io(format!("creating {}", dir.display()), e))?;
     }
-    File::create(file).map_err(|e| NetError::io(format!("creating {}", file.display()), e))?;
-    let target = cstr(file).map_err(|e| NetError::io(file.display().to_string(), e))?;
-    let made = std::thread::spawn(move || -> io::Result<()> {
+    // Bound from the thread that made it: only that thread is in the namespace.
+    let target = file.to_path_buf();
+    std::thread::spawn(move || -> Result<()> {
         // SAFETY: unshare with a constant flag; it changes only this thread, which
         // ends right after.
         if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            return Err(io::Error::last_os_error());
+            let e = io::Error::last_os_error();
+            return Err(NetError::io(
+                format!("creating the network namespace {}", target.display()),
+                e,
+            ));
         }
-        let src = c"/proc/thread-self/ns/net";
-        // SAFETY: both paths are NUL-terminated; a bind mount takes no fs type or data.
-        let r = unsafe {
-            libc::mount(
-                src.as_ptr(),
-                target.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND,
-                std::ptr::null(),
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        bind(Path::new("/proc/thread-self/ns/net"), &target)
     })
     .join()
-    .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")));
-    if let Err(e) = made {
-        let _ = std::fs::remove_file(file);
-        return Err(NetError::io(
-            format!("creating the network namespace {}", file.display()),
+    .unwrap_or_else(|_| {
+        Err(NetError::io(
+            "creating a network namespace",
+            io::Error::other("the namespace thread panicked"),
+        ))
+    })
+}
+
+/// Bind-mounts the namespace at `src` (a namespace file or `/proc/.../ns/net`) on a
+/// new file `target`, which then holds the namespace alive as well.
+pub fn bind(src: &Path, target: &Path) -> Result<()> {
+    let fail = |e| {
+        NetError::io(
+            format!("binding {} on {}", src.display(), target.display()),
             e,
-        ));
+        )
+    };
+    File::create(target).map_err(fail)?;
+    let (s, t) = (cstr(src).map_err(fail)?, cstr(target).map_err(fail)?);
+    // SAFETY: both paths are NUL-terminated; a bind mount takes no fs type or data.
+    let r = unsafe {
+        libc::mount(
+            s.as_ptr(),
+            t.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        let _ = std::fs::remove_file(target);
+        return Err(fail(e));
     }
     Ok(())
 }

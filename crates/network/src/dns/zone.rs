@@ -10,7 +10,6 @@
 use std::fs::File;
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use berth_store::Db;
@@ -48,38 +47,7 @@ pub fn file(run_root: &Path, network_id: &str) -> PathBuf {
     dir(run_root).join(format!("{network_id}.json"))
 }
 
-/// An exclusive `flock` on a file, released when dropped (with the file).
-pub struct Locked {
-    _file: File,
-}
-
-impl Locked {
-    /// Blocks until the lock is ours (`wait`), or returns `None` when another
-    /// process holds it.
-    pub fn take(path: &Path, wait: bool) -> Result<Option<Locked>> {
-        let f = File::options()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| NetError::io(format!("opening {}", path.display()), e))?;
-        let op = if wait {
-            libc::LOCK_EX
-        } else {
-            libc::LOCK_EX | libc::LOCK_NB
-        };
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                return Ok(None);
-            }
-            return Err(NetError::io(format!("locking {}", path.display()), e));
-        }
-        Ok(Some(Locked { _file: f }))
-    }
-}
+pub use crate::lock::Locked;
 
 /// Rewrites the network's records from its allocations (removes the file when it
 /// has none). Returns whether it has any.
