@@ -6,6 +6,12 @@
 //! # What --network is when it is not given: bridge (Docker's default), none, host,
 //! # or a network's name. Podman's containers.conf `netns` plays this part.
 //! default = "bridge"
+//! # What `-p`/`-P` may publish (see publish_policy.rs): "all" (Docker's behaviour),
+//! # "localhost" (loopback addresses only) or "none".
+//! publish = "all"
+//! # The host address a `-p` without one publishes on, as dockerd's `ip` setting:
+//! # "127.0.0.1" keeps ports off other hosts unless a `-p` names an address.
+//! publish_address = "0.0.0.0"
 //! ```
 
 use anyhow::Context;
@@ -18,9 +24,14 @@ struct File {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NetworkSection {
     #[serde(default = "bridge")]
     pub default: String,
+    #[serde(default)]
+    pub publish: crate::publish_policy::Policy,
+    #[serde(default)]
+    pub publish_address: Option<std::net::IpAddr>,
 }
 
 fn bridge() -> String {
@@ -29,7 +40,11 @@ fn bridge() -> String {
 
 impl Default for NetworkSection {
     fn default() -> Self {
-        NetworkSection { default: bridge() }
+        NetworkSection {
+            default: bridge(),
+            publish: Default::default(),
+            publish_address: None,
+        }
     }
 }
 
@@ -61,5 +76,15 @@ mod tests {
             "none"
         );
         assert!(parse("[network]\ndefault = 3\n").is_err());
+        let n =
+            parse("[network]\npublish = \"localhost\"\npublish_address = \"127.0.0.1\"\n").unwrap();
+        assert_eq!(n.publish, crate::publish_policy::Policy::Localhost);
+        assert_eq!(n.publish_address, Some([127, 0, 0, 1].into()));
+        assert!(parse("[network]\npublish = \"open\"\n").is_err());
+        assert!(parse("[network]\npublish_address = \"localhost\"\n").is_err());
+        assert!(
+            parse("[network]\npubish = \"all\"\n").is_err(),
+            "typos are errors"
+        );
     }
 }

@@ -11,6 +11,7 @@ mod format;
 mod human;
 mod image_cli;
 mod network_cli;
+mod publish_policy;
 mod registry_cli;
 mod registry_client_cli;
 mod runtime_cli;

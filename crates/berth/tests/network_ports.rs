@@ -337,3 +337,102 @@ fn publish_flags_are_checked_before_anything_is_stored() {
     assert!(o.status.success(), "{}", show(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("Published ports are discarded"));
 }
+
+/// berth.toml's `publish = "localhost"` and `publish_address = "127.0.0.1"`: a bare
+/// `-p` lands on loopback, other addresses are refused before anything is stored,
+/// and a container created under a looser policy does not start under `"none"`.
+#[test]
+fn the_publish_policy_in_berth_toml_is_enforced() {
+    let Some(e) = Engine::new("net_ports_policy") else {
+        return;
+    };
+    let nets = Nets::new(&e);
+    let (net, _) = nets.create(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("berth.toml");
+    let with = |policy: &str, args: &[&str]| {
+        std::fs::write(
+            &cfg,
+            format!("[network]\npublish = \"{policy}\"\npublish_address = \"127.0.0.1\"\n"),
+        )
+        .unwrap();
+        e.cmd(args).env("BERTH_CONFIG", &cfg).output().unwrap()
+    };
+
+    let port = free_port();
+    let p = format!("{port}:80");
+    let web = [
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        &net,
+        "-p",
+        &p,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ];
+    let o = with("localhost", &web);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(
+        e.ok(&["port", "web"]).trim(),
+        format!("80/tcp -> 127.0.0.1:{port}")
+    );
+    let body = http_get("127.0.0.1", port);
+    assert!(body.is_ok(), "{body:?}");
+
+    let before = e.container_ids();
+    let open = format!("0.0.0.0:{}:80", free_port());
+    for args in [
+        vec!["create", "--network", &net, "-p", &open, "busybox"],
+        vec![
+            "create",
+            "--network",
+            &net,
+            "-p",
+            "10.199.0.1:8080:80",
+            "busybox",
+        ],
+    ] {
+        let o = with("localhost", &args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("[network] publish"), "{err}");
+    }
+    let o = with(
+        "none",
+        &[
+            "create",
+            "--network",
+            &net,
+            "-P",
+            "--expose",
+            "80",
+            "busybox",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert_eq!(
+        e.container_ids(),
+        before,
+        "a refused create stored a container"
+    );
+
+    // Tightened after the container was made: it no longer starts.
+    e.ok(&["stop", "-t", "0", "web"]);
+    let o = with("none", &["start", "web"]);
+    assert!(!o.status.success(), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("publishing ports is turned off"),
+        "{}",
+        show(&o)
+    );
+    let o = with("all", &["start", "web"]);
+    assert!(o.status.success(), "{}", show(&o));
+}

@@ -43,6 +43,12 @@ fn requested(s: &Settings) -> PortMap {
                 .or_insert_with(|| vec![PortBinding::default()]);
         }
     }
+    let default_ip = &s.host_config.publish_address;
+    for b in m.values_mut().flatten() {
+        if b.host_ip.is_empty() {
+            b.host_ip.clone_from(default_ip);
+        }
+    }
     m
 }
 

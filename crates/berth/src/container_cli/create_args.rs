@@ -414,7 +414,7 @@ impl CreateArgs {
                 (!p.is_empty()).then_some(p)
             },
         };
-        let host_config = HostConfig {
+        let mut host_config = HostConfig {
             port_bindings,
             publish_all_ports: self.publish_all,
             binds,
@@ -472,7 +472,15 @@ impl CreateArgs {
             dns_options: self.dns_option.clone(),
             extra_hosts: self.add_host.clone(),
             health_on_failure: self.health_on_failure.clone().unwrap_or_default(),
+            ..Default::default()
         };
+        if host_config.network_mode != "host" {
+            let net_cfg = crate::config::network()?;
+            if let Some(a) = net_cfg.publish_address {
+                host_config.publish_address = a.to_string();
+            }
+            crate::publish_policy::check(net_cfg.publish, &host_config, net_cfg.publish_address)?;
+        }
         if host_config.memory > 0 && host_config.memory < 6 << 20 {
             bail!("invalid --memory: the minimum memory limit is 6MB");
         }

@@ -235,6 +235,20 @@ pub(super) fn finish(
     }
 }
 
+/// berth.toml's publish policy as it is now, for a container created before it
+/// changed.
+fn check_publish(engine: &Engine, name: &str) -> anyhow::Result<()> {
+    let c = engine.find(name)?;
+    let hc = &c.settings.host_config;
+    if hc.network_mode == "host" {
+        return Ok(());
+    }
+    let net_cfg = crate::config::network()?;
+    let address = hc.publish_address.parse().ok().or(net_cfg.publish_address);
+    crate::publish_policy::check(net_cfg.publish, hc, address)
+        .map_err(|e| e.context(format!("starting container {}", c.short_id())))
+}
+
 pub fn start(
     a: StartArgs,
     root: &Option<PathBuf>,
@@ -247,6 +261,7 @@ pub fn start(
         }
         let keys = attach::parse_detach_keys(&a.detach_keys)?;
         let c = engine.find(&a.containers[0])?;
+        check_publish(&engine, &c.id)?;
         let tty = c.settings.config.tty;
         if !tty {
             super::sigproxy::start(engine.layout().runtime_root(), c.id.clone());
@@ -261,6 +276,11 @@ pub fn start(
     }
     let mut failed = false;
     for name in &a.containers {
+        if let Err(e) = check_publish(&engine, name) {
+            failed = true;
+            eprintln!("Error response from daemon: {}", crate::errors::render(&e));
+            continue;
+        }
         match engine.start(name, false) {
             Ok(_) => println!("{name}"),
             Err(e) => {

@@ -51,6 +51,10 @@ pub struct HostConfig {
     /// `-P`: every exposed port on a free host port.
     #[serde(default)]
     pub publish_all_ports: bool,
+    /// berth's own: the host address for bindings that name none (berth.toml's
+    /// `publish_address`, as dockerd's `ip` setting); empty means every address.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub publish_address: String,
 }
 
 /// One host address a container port is published on. Empty `HostIp`: every
