@@ -10,6 +10,7 @@ mod errors;
 mod format;
 mod human;
 mod image_cli;
+mod manifest_cli;
 mod network_cli;
 mod publish_policy;
 mod registry_cli;
@@ -136,6 +137,9 @@ enum Command {
     Pull(registry_client_cli::PullArgs),
     /// Upload an image to a registry.
     Push(registry_client_cli::PushArgs),
+    /// Manage manifest lists (multi-platform images): create, add, annotate, inspect, push, rm.
+    #[command(subcommand)]
+    Manifest(manifest_cli::ManifestCmd),
     /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
     Login(registry_client_cli::LoginArgs),
     /// Log out from a registry.
@@ -178,6 +182,7 @@ fn main() -> ExitCode {
         cli.command,
         Command::Pull(_)
             | Command::Push(_)
+            | Command::Manifest(_)
             | Command::Login(_)
             | Command::Logout(_)
             | Command::Registry(_)
@@ -230,6 +235,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => container_cli::inspect::inspect_any(a, &root, &rr),
         Command::Pull(a) => registry_client_cli::pull(a, &root),
         Command::Push(a) => registry_client_cli::push(a, &root),
+        Command::Manifest(c) => manifest_cli::run(c, &root),
         Command::Login(a) => registry_client_cli::login(a, &root),
         Command::Logout(a) => registry_client_cli::logout(a, &root),
         Command::Registry(c) => registry_cli::run(c),

@@ -130,6 +130,9 @@ fn canonical_display(name: &str) -> String {
 
 pub fn push(a: PushArgs, root: &Option<PathBuf>) -> anyhow::Result<i32> {
     let store = crate::image_cli::open_store(root)?;
+    if let Some(code) = crate::manifest_cli::push_if_list(&store, &a.name, a.tls_verify, a.quiet)? {
+        return Ok(code);
+    }
     let opts = PushOptions {
         transport: TransportOptions {
             tls_verify: a.tls_verify,

@@ -20,6 +20,12 @@ pub enum ImageError {
     #[error("conflict: unable to delete {what} ({why})")]
     Conflict { what: String, why: String },
 
+    #[error("no manifest list named {0}; create it with `berth manifest create {0}`")]
+    ListNotFound(String),
+
+    #[error("cannot use the name {name}: {why}")]
+    NameInUse { name: String, why: String },
+
     #[error("invalid image {what}: {why}")]
     Invalid { what: String, why: String },
 

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 mod hashing;
 pub mod layer;
+pub mod manifest_list;
 pub mod platform;
 pub mod reference;
 pub mod snapshot;

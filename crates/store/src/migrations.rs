@@ -12,8 +12,52 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Append-only: never edit a released entry, add a new version instead.
-pub(crate) const MIGRATIONS: &[(u32, &str)] =
-    &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
+pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
+    (1, V1),
+    (2, V2),
+    (3, V3),
+    (4, V4),
+    (5, V5),
+    (6, V6),
+    (7, V7),
+];
+
+/// v7: manifest lists (OCI image indexes) built locally with `berth manifest`. A list
+/// has one name, canonical like a tag (`registry/repo:tag`), and its own namespace:
+/// the commands keep a list's name from also being an image tag.
+///
+/// An entry names its image by id without a foreign key, as a container does: an
+/// image removed while a list lists it makes that list's push fail with a message
+/// naming it, where a cascade would silently drop a platform and a restriction
+/// would make `rmi` fail on a list the user may not remember. The entry also records
+/// the image manifest the list points at (digest, media type, size: what a push sends
+/// for that image) and the platform and annotations of its index descriptor, as JSON
+/// for the open-ended parts (`os.features`, annotations).
+const V7: &str = "
+CREATE TABLE manifest_lists (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    created     TEXT NOT NULL,
+    annotations TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE manifest_list_entries (
+    list_id         TEXT NOT NULL REFERENCES manifest_lists(id) ON DELETE CASCADE,
+    position        INTEGER NOT NULL,
+    image_id        TEXT NOT NULL,
+    manifest_digest TEXT NOT NULL,
+    media_type      TEXT NOT NULL,
+    size            INTEGER NOT NULL,
+    os              TEXT NOT NULL,
+    architecture    TEXT NOT NULL,
+    variant         TEXT,
+    os_version      TEXT,
+    os_features     TEXT NOT NULL DEFAULT '[]',
+    annotations     TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (list_id, position),
+    UNIQUE (list_id, image_id)
+);
+CREATE INDEX manifest_list_entries_image ON manifest_list_entries(image_id);
+";
 
 /// v5: several networks per container. An allocation records the interface it
 /// became in the container (`eth0`, `eth1`, ...: `network connect` adds one to a
@@ -206,5 +250,55 @@ mod tests {
         for (i, (v, _)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(*v as usize, i + 1);
         }
+    }
+
+    /// A v6 store (one that predates manifest lists) gains the v7 tables without
+    /// losing its rows, and the entries cascade with their list.
+    #[test]
+    fn v6_store_migrates_to_manifest_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let conn = Connection::open(&path).unwrap();
+        for &(v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 6) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", v).unwrap();
+        }
+        conn.execute(
+            "INSERT INTO images (id, config_digest, added, size) VALUES ('i', 'c', 'now', 1)",
+            [],
+        )
+        .unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        migrate(&conn, &path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 7);
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM images", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        conn.execute(
+            "INSERT INTO manifest_lists (id, name, created) VALUES ('l', 'docker.io/x/y:1', 'now')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO manifest_list_entries (list_id, position, image_id, manifest_digest, media_type, size, os, architecture)
+             VALUES ('l', 0, 'i', 'sha256:m', 'application/vnd.oci.image.manifest.v1+json', 10, 'linux', 'amd64')",
+            [],
+        )
+        .unwrap();
+        let dup = conn.execute(
+            "INSERT INTO manifest_list_entries (list_id, position, image_id, manifest_digest, media_type, size, os, architecture)
+             VALUES ('l', 1, 'i', 'sha256:m', 'application/vnd.oci.image.manifest.v1+json', 10, 'linux', 'amd64')",
+            [],
+        );
+        assert!(dup.is_err(), "an image is listed once per list");
+        conn.execute("DELETE FROM manifest_lists WHERE id = 'l'", [])
+            .unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM manifest_list_entries", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 0, "entries go with their list");
     }
 }

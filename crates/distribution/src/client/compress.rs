@@ -73,14 +73,14 @@ impl Write for ChannelWriter {
 }
 
 /// Hashes and counts the compressed bytes, and copies them to the kept file.
-struct BlobWriter {
-    out: ChannelWriter,
+struct BlobWriter<W> {
+    out: W,
     keep: Option<BufWriter<File>>,
     hasher: Sha256,
     n: u64,
 }
 
-impl Write for BlobWriter {
+impl<W: Write> Write for BlobWriter<W> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         let n = self.out.write(data)?;
         if let Some(k) = &mut self.keep {
@@ -121,7 +121,11 @@ impl<W: Write> Write for Counted<W> {
 /// the upload stream ends with the error (so the request is abandoned, not finished)
 /// and the kept copy is removed.
 pub(crate) fn compress(job: Job, tx: mpsc::Sender<std::io::Result<Bytes>>) -> Result<Produced> {
-    let result = write_blob(&job, tx.clone());
+    let out = ChannelWriter {
+        tx: tx.clone(),
+        buf: Vec::with_capacity(PIECE),
+    };
+    let result = write_blob(&job, out);
     if let Err(e) = &result {
         if let Some(p) = &job.keep_at {
             let _ = std::fs::remove_file(p);
@@ -138,7 +142,20 @@ pub(crate) fn compress(job: Job, tx: mpsc::Sender<std::io::Result<Bytes>>) -> Re
     result
 }
 
-fn write_blob(job: &Job, tx: mpsc::Sender<std::io::Result<Bytes>>) -> Result<Produced> {
+/// Rebuilds and compresses the layer into its `keep_at` file only, for a manifest
+/// needed before any upload (a manifest list's entry). The bytes are those a push
+/// would stream: same tar, same compressor, same level.
+pub(crate) fn compress_to_file(job: Job) -> Result<Produced> {
+    let result = write_blob(&job, std::io::sink());
+    if result.is_err() {
+        if let Some(p) = &job.keep_at {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    result
+}
+
+fn write_blob(job: &Job, out: impl Write) -> Result<Produced> {
     let keep = match &job.keep_at {
         Some(p) => Some(BufWriter::with_capacity(
             PIECE,
@@ -147,10 +164,7 @@ fn write_blob(job: &Job, tx: mpsc::Sender<std::io::Result<Bytes>>) -> Result<Pro
         None => None,
     };
     let blob = BlobWriter {
-        out: ChannelWriter {
-            tx,
-            buf: Vec::with_capacity(PIECE),
-        },
+        out,
         keep,
         hasher: Sha256::new(),
         n: 0,

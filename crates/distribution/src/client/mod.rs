@@ -10,11 +10,13 @@ pub mod manifest;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod push_list;
 pub mod transport;
 mod upload;
 
 pub use error::ClientError;
 pub use progress::Progress;
 pub use pull::{pull, pull_all_tags, PullOptions, PullOutcome};
-pub use push::{push, PushOptions, PushOutcome};
+pub use push::{image_manifest, push, push_by_digest, ImageManifest, PushOptions, PushOutcome};
+pub use push_list::{push_list, PushListOptions, PushListOutcome};
 pub use transport::{login, logout, TransportOptions};

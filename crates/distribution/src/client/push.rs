@@ -5,6 +5,10 @@
 //! Then the config and the manifest under the tag: the one the image was pulled with
 //! when every layer is its original blob (so the digest stays the source's, as skopeo
 //! and containerd keep it), else a new OCI manifest.
+//!
+//! An image can also go up by digest only ([`push_by_digest`]), and a manifest list
+//! of the store as its images by digest plus the index under the tag
+//! ([`super::push_list`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,8 +44,10 @@ impl Default for PushOptions {
 
 #[derive(Debug, Clone)]
 pub struct PushOutcome {
+    /// Empty for a push by digest.
     pub tag: String,
     pub digest: String,
+    pub media_type: String,
     pub size: usize,
     pub layers_pushed: usize,
     pub layers_existing: usize,
@@ -83,7 +89,7 @@ fn plan(
     l: &LayerRecord,
     index: usize,
     keep: bool,
-    progress: &Arc<Progress>,
+    progress: Option<&Arc<Progress>>,
 ) -> Plan {
     if let Some(blob) = &l.blob {
         let path = store.layer_blob_path(&l.dir);
@@ -106,8 +112,44 @@ fn plan(
                 .join(format!(".push-{}-{index}", std::process::id()))
         }),
         tar_size: l.tar_size,
-        progress: Some((progress.clone(), id)),
+        progress: progress.map(|p| (p.clone(), id)),
     })
+}
+
+pub(super) fn invalid(r: &ImageRef, why: String) -> ClientError {
+    ClientError::Invalid {
+        registry: r.registry.clone(),
+        repository: r.repository.clone(),
+        why,
+    }
+}
+
+/// One connection to the destination registry, shared by every image of a push.
+pub(super) struct Session {
+    pub(super) rt: tokio::runtime::Runtime,
+    pub(super) reg: Arc<Registry>,
+    /// `images.keep_layer_blobs`: keep what is compressed for the next push.
+    keep: bool,
+}
+
+impl Session {
+    pub(super) fn connect(r: &ImageRef, opts: &PushOptions) -> Result<Session> {
+        let cfg = BerthConfig::load()?;
+        let rt = transport::runtime()?;
+        let creds = credentials::get(&r.registry)?;
+        let reg = Arc::new(rt.block_on(Registry::connect(
+            &r.registry,
+            &r.registry,
+            &opts.transport,
+            &cfg,
+            creds,
+        ))?);
+        Ok(Session {
+            rt,
+            reg,
+            keep: cfg.images.keep_layer_blobs,
+        })
+    }
 }
 
 pub fn push(
@@ -119,30 +161,60 @@ pub fn push(
     let r = ImageRef::parse(reference)?;
     let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
     let image = store.resolve(reference).map_err(|e| match e {
-        berth_image::ImageError::NotFound(_) => ClientError::Invalid {
-            registry: r.registry.clone(),
-            repository: r.repository.clone(),
-            why: format!(
+        berth_image::ImageError::NotFound(_) => invalid(
+            &r,
+            format!(
                 "no local image named {reference}; tag an image with `berth tag IMAGE {reference}` first"
             ),
-        },
+        ),
         e => e.into(),
     })?;
     progress.line(&format!("The push refers to repository [{}]", r.name()));
-    let config_bytes = store.config_bytes(&image)?;
-    let cfg = BerthConfig::load()?;
-    let keep = cfg.images.keep_layer_blobs;
+    let session = Session::connect(&r, opts)?;
+    send_image(&session, store, &r, &image, Some(&tag), opts, progress)
+}
+
+/// Pushes `image` into the repository of `dest` without tagging it: the manifest goes
+/// up under its digest (what an index then points at). The manifest is the one
+/// [`push`] would send for the image, byte for byte.
+pub fn push_by_digest(
+    store: &ImageStore,
+    image: &ImageRecord,
+    dest: &str,
+    opts: &PushOptions,
+    progress: &Arc<Progress>,
+) -> Result<PushOutcome> {
+    let r = ImageRef::parse(dest)?;
+    progress.line(&format!("The push refers to repository [{}]", r.name()));
+    let session = Session::connect(&r, opts)?;
+    send_image(&session, store, &r, image, None, opts, progress)
+}
+
+/// Sends the layers, the config and the manifest of `image` to `r`'s repository;
+/// the manifest under `tag`, or under its own digest when there is none.
+pub(super) fn send_image(
+    session: &Session,
+    store: &ImageStore,
+    r: &ImageRef,
+    image: &ImageRecord,
+    tag: Option<&str>,
+    opts: &PushOptions,
+    progress: &Arc<Progress>,
+) -> Result<PushOutcome> {
+    let Session { rt, reg, keep } = session;
+    let config_bytes = store.config_bytes(image)?;
 
     let mut plans = Vec::new();
     let mut leftovers = Leftovers(Vec::new());
     for (i, chain) in image.layers.iter().enumerate() {
-        let l = store.layer(chain)?.ok_or_else(|| ClientError::Invalid {
-            registry: r.registry.clone(),
-            repository: r.repository.clone(),
-            why: format!("layer {chain} of the image is missing from the store"),
+        let l = store.layer(chain)?.ok_or_else(|| {
+            invalid(
+                r,
+                format!("layer {chain} of the image is missing from the store"),
+            )
         })?;
         progress.status(&short(&l.diff_id), "Preparing");
-        let p = plan(store, &l, i, keep, progress);
+        let p = plan(store, &l, i, *keep, Some(progress));
         if let Plan::Build(Job {
             keep_at: Some(path),
             ..
@@ -159,16 +231,6 @@ pub fn push(
         let (reg, repo) = name.split_once('/')?;
         (reg == r.registry && repo != r.repository).then(|| repo.to_string())
     });
-
-    let rt = transport::runtime()?;
-    let creds = credentials::get(&r.registry)?;
-    let reg = Arc::new(rt.block_on(Registry::connect(
-        &r.registry,
-        &r.registry,
-        &opts.transport,
-        &cfg,
-        creds,
-    ))?);
 
     let mut tasks = Vec::new();
     let mut chains = Vec::new();
@@ -195,11 +257,7 @@ pub fn push(
     }
     let mut sent = Vec::new();
     for res in rt.block_on(futures_util::future::join_all(tasks)) {
-        sent.push(res.map_err(|e| ClientError::Invalid {
-            registry: r.registry.clone(),
-            repository: r.repository.clone(),
-            why: format!("upload task failed: {e}"),
-        })??);
+        sent.push(res.map_err(|e| invalid(r, format!("upload task failed: {e}")))??);
     }
     let pushed = sent
         .iter()
@@ -216,7 +274,7 @@ pub fn push(
 
     let config_digest = manifest::sha256(&config_bytes);
     rt.block_on(upload::upload(
-        &reg,
+        reg,
         &r.repository,
         &config_digest,
         config_bytes.len() as u64,
@@ -226,24 +284,24 @@ pub fn push(
         None,
     ))?;
 
-    let manifest_bytes = match original_manifest(store, &image, &sent) {
-        Some(m) => m,
-        None => oci_manifest(&config_digest, config_bytes.len(), &sent),
-    };
+    let blobs: Vec<LayerBlob> = sent.iter().map(|s| s.blob.clone()).collect();
+    let manifest_bytes = manifest_for(store, image, &config_bytes, &blobs);
     let media_type = manifest_media_type(&manifest_bytes);
     let digest = manifest::sha256(&manifest_bytes);
+    let reference = tag.unwrap_or(&digest);
     rt.block_on(put_manifest(
-        &reg,
+        reg,
         &r.repository,
-        &tag,
+        reference,
         &media_type,
         &manifest_bytes,
         &digest,
     ))?;
-    progress.line(&format!(
-        "{tag}: digest: {digest} size: {}",
-        manifest_bytes.len()
-    ));
+    // Docker's closing line names the tag; an untagged manifest has only its digest.
+    progress.line(&match tag {
+        Some(t) => format!("{t}: digest: {digest} size: {}", manifest_bytes.len()),
+        None => format!("digest: {digest} size: {}", manifest_bytes.len()),
+    });
     store.add_image(
         &config_bytes,
         Some(&manifest_bytes),
@@ -251,12 +309,79 @@ pub fn push(
         Some((&r.name(), &digest)),
     )?;
     Ok(PushOutcome {
-        tag,
+        tag: tag.unwrap_or_default().to_string(),
         digest,
+        media_type,
         size: manifest_bytes.len(),
         layers_pushed: pushed,
         layers_existing: sent.len() - pushed,
         layers_reused: reused,
+    })
+}
+
+/// The manifest for an image whose layers go up as `blobs`: the one it was pulled
+/// (or last pushed or listed) with when that lists exactly these, else a new OCI one.
+fn manifest_for(
+    store: &ImageStore,
+    image: &ImageRecord,
+    config_bytes: &[u8],
+    blobs: &[LayerBlob],
+) -> Vec<u8> {
+    match original_manifest(store, image, blobs) {
+        Some(m) => m,
+        None => oci_manifest(&manifest::sha256(config_bytes), config_bytes.len(), blobs),
+    }
+}
+
+/// An image manifest as an index lists it.
+#[derive(Debug, Clone)]
+pub struct ImageManifest {
+    pub bytes: Vec<u8>,
+    pub digest: String,
+    pub media_type: String,
+}
+
+/// The manifest [`push`] will send for `image`, computed without a registry: layers
+/// with no compressed blob in the store are compressed now and kept (whatever
+/// `images.keep_layer_blobs` says, since a later push must send these very bytes for
+/// the digest to hold), and the manifest is recorded as the image's. A manifest list
+/// entry names this digest, so the index pushed later matches what the registry gets.
+pub fn image_manifest(store: &ImageStore, image: &ImageRecord) -> Result<ImageManifest> {
+    let config_bytes = store.config_bytes(image)?;
+    let mut blobs = Vec::new();
+    for (i, chain) in image.layers.iter().enumerate() {
+        let l = store.layer(chain)?.ok_or_else(|| {
+            ClientError::Image(berth_image::ImageError::Invalid {
+                what: format!("image {}", image.short_id()),
+                why: format!("its layer {chain} is missing from the store"),
+            })
+        })?;
+        match plan(store, &l, i, true, None) {
+            Plan::Kept { blob, .. } => blobs.push(blob),
+            Plan::Build(job) => {
+                let path = job.keep_at.clone().expect("keep was asked for");
+                let leftovers = Leftovers(vec![path.clone()]);
+                let produced = compress::compress_to_file(job)?;
+                let blob = LayerBlob {
+                    digest: produced.digest,
+                    size: produced.size,
+                    media_type: OCI_LAYER_GZIP.to_string(),
+                };
+                store.keep_layer_blob(chain, &path, &blob)?;
+                drop(leftovers);
+                blobs.push(blob);
+            }
+        }
+    }
+    let bytes = manifest_for(store, image, &config_bytes, &blobs);
+    let digest = manifest::sha256(&bytes);
+    if image.manifest_digest.as_deref() != Some(digest.as_str()) {
+        store.add_image(&config_bytes, Some(&bytes), &[], None)?;
+    }
+    Ok(ImageManifest {
+        media_type: manifest_media_type(&bytes),
+        digest,
+        bytes,
     })
 }
 
@@ -313,7 +438,11 @@ async fn send_layer(
 
 /// The manifest the image was pulled with, when what was just sent is exactly what it
 /// lists (same config, same layer blobs): pushing it unchanged keeps its digest.
-fn original_manifest(store: &ImageStore, image: &ImageRecord, sent: &[Sent]) -> Option<Vec<u8>> {
+fn original_manifest(
+    store: &ImageStore,
+    image: &ImageRecord,
+    blobs: &[LayerBlob],
+) -> Option<Vec<u8>> {
     let digest = berth_store::Digest::parse(image.manifest_digest.as_deref()?).ok()?;
     let bytes = store.store().blobs().read(&digest).ok()?;
     let m: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
@@ -321,24 +450,23 @@ fn original_manifest(store: &ImageStore, image: &ImageRecord, sent: &[Sent]) -> 
         return None;
     }
     let layers = m["layers"].as_array()?;
-    let same = layers.len() == sent.len()
-        && layers.iter().zip(sent).all(|(l, s)| {
-            l["digest"].as_str() == Some(s.blob.digest.as_str())
-                && l["size"].as_u64() == Some(s.blob.size)
+    let same = layers.len() == blobs.len()
+        && layers.iter().zip(blobs).all(|(l, b)| {
+            l["digest"].as_str() == Some(b.digest.as_str()) && l["size"].as_u64() == Some(b.size)
         });
     same.then_some(bytes)
 }
 
 /// An OCI image manifest for what was sent. Docker media types of kept blobs become
 /// their OCI names: the bytes are the same gzip tar.
-fn oci_manifest(config_digest: &str, config_size: usize, sent: &[Sent]) -> Vec<u8> {
-    let layers: Vec<serde_json::Value> = sent
+fn oci_manifest(config_digest: &str, config_size: usize, blobs: &[LayerBlob]) -> Vec<u8> {
+    let layers: Vec<serde_json::Value> = blobs
         .iter()
-        .map(|s| {
+        .map(|b| {
             serde_json::json!({
-                "mediaType": oci_layer_type(&s.blob.media_type),
-                "digest": s.blob.digest,
-                "size": s.blob.size,
+                "mediaType": oci_layer_type(&b.media_type),
+                "digest": b.digest,
+                "size": b.size,
             })
         })
         .collect();
