@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod repository;
 pub mod transport;
 mod upload;
 
@@ -17,4 +18,5 @@ pub use error::ClientError;
 pub use progress::Progress;
 pub use pull::{pull, pull_all_tags, PullOptions, PullOutcome};
 pub use push::{push, PushOptions, PushOutcome};
+pub use repository::RepositoryClient;
 pub use transport::{login, logout, TransportOptions};
