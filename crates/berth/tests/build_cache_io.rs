@@ -261,7 +261,7 @@ fn mode_min_leaves_out_the_builder_stage_and_max_keeps_it() {
 struct Registry {
     server: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Registry {
@@ -295,11 +295,7 @@ fn start_registry() -> Registry {
         .stderr(fs::File::create(dir.path().join("server.log")).unwrap())
         .spawn()
         .expect("start berth registry serve");
-    let reg = Registry {
-        server,
-        port,
-        _dir: dir,
-    };
+    let reg = Registry { server, port, dir };
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -354,6 +350,40 @@ fn a_registry_cache_rebuilds_the_same_image_in_a_fresh_store() {
     let (out, _) = build_ok(&c, &dir, &["--cache-from", &none]);
     assert!(out.contains("WARNING: no build cache at"), "{out}");
     assert!(out.contains("ran-42"), "{out}");
+
+    // Layer blobs altered on the server (found by the digests a local export of
+    // the same layers gives): refused by digest, nothing stored.
+    let local = a.path("same-layers");
+    build_ok(
+        &a,
+        &dir,
+        &[
+            "--cache-to",
+            &format!("type=local,dest={}", local.display()),
+        ],
+    );
+    for p in layout_layers(&local) {
+        let hex = p.file_name().unwrap().to_str().unwrap().to_string();
+        let on_server = reg
+            .dir
+            .path()
+            .join("registry/blobs/sha256")
+            .join(&hex[..2])
+            .join(&hex);
+        let mut bytes = fs::read(&on_server).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        fs::write(&on_server, bytes).unwrap();
+    }
+    let Some(d) = fresh_store_like(&a, "bcio_reg_d") else {
+        return;
+    };
+    let before = d.ok(&["images", "-q", "--no-trunc"]);
+    let o = d.berth(&["build", "--cache-from", &r, dir.to_str().unwrap()]);
+    assert!(!o.status.success(), "{}", show(&o));
+    let err = text(&o.stderr);
+    assert!(err.contains("failed digest verification"), "{err}");
+    assert_eq!(d.ok(&["images", "-q", "--no-trunc"]), before);
 }
 
 #[test]
