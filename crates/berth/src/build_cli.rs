@@ -57,6 +57,14 @@ pub struct BuildArgs {
     /// SOURCE_DATE_EPOCH.
     #[arg(long)]
     source_date_epoch: Option<i64>,
+    /// Export the build cache: type=local,dest=DIR or type=registry,ref=REF (or REF),
+    /// with mode=min (the final image's steps, the default) or mode=max (every step).
+    #[arg(long = "cache-to")]
+    cache_to: Vec<String>,
+    /// Import a build cache: type=local,src=DIR, type=registry,ref=REF, or REF; may be
+    /// given several times.
+    #[arg(long = "cache-from")]
+    cache_from: Vec<String>,
     /// Build context: a directory, or `-` for a tar archive on stdin.
     path: String,
 }
@@ -171,6 +179,7 @@ pub fn build(
     if output == crate::build_output::Output::Tar(None) && a.quiet {
         bail!("-q and an output on stdout cannot share stdout");
     }
+    let cache = crate::build_cache_cli::options(&a.cache_to, &a.cache_from)?;
     let opts = BuildOptions {
         tags,
         build_args,
@@ -180,6 +189,7 @@ pub fn build(
         network: a.network.clone(),
         secrets: secrets(&a.secret)?,
         source_date_epoch,
+        cache,
     };
 
     let engine = crate::container_cli::open_engine(root, runroot)?;

@@ -1,6 +1,7 @@
 //! The `berth` command. Installed (or symlinked) as `berth-runtime`, the same binary is a
 //! runc-compatible OCI runtime that containerd, CRI-O and Podman can call directly.
 
+mod build_cache_cli;
 mod build_cli;
 mod build_output;
 mod config;

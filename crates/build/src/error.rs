@@ -118,6 +118,19 @@ pub enum BuildError {
         code: i32,
     },
 
+    /// A `--cache-to` / `--cache-from` value that does not parse (nothing has run).
+    #[error("invalid {flag} {value:?}: {why}")]
+    CacheFlag {
+        flag: &'static str,
+        value: String,
+        why: String,
+    },
+
+    /// Exporting or importing a build cache failed; `place` names the cache (a
+    /// directory or a registry reference).
+    #[error("build cache {place}: {why}")]
+    Cache { place: String, why: String },
+
     /// The stat cache file could not be written.
     #[error("stat cache {}: {source}", path.display())]
     StatCache {

@@ -54,7 +54,7 @@ pub enum ImageCmd {
     /// Mount an image's root filesystem (read-write snapshot) and print the path.
     Mount(mount::MountArgs),
     /// Build an image from a Dockerfile (same as `berth build`).
-    Build(crate::build_cli::BuildArgs),
+    Build(Box<crate::build_cli::BuildArgs>),
     /// Unmount an image mounted with `image mount`.
     #[command(visible_alias = "umount")]
     Unmount(mount::MountArgs),
@@ -66,7 +66,7 @@ pub fn run(
     runroot: &Option<PathBuf>,
 ) -> anyhow::Result<i32> {
     match cmd {
-        ImageCmd::Build(a) => crate::build_cli::build(a, root, runroot),
+        ImageCmd::Build(a) => crate::build_cli::build(*a, root, runroot),
         ImageCmd::Ls(a) => list::images(a, root),
         ImageCmd::Inspect(a) => inspect::inspect(a, root),
         ImageCmd::History(a) => inspect::history(a, root),

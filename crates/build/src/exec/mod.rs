@@ -8,6 +8,11 @@
 //! parent's key and everything the step depends on.
 
 pub mod cache;
+pub mod cache_backend;
+mod cache_blob;
+pub mod cache_format;
+mod cache_io;
+pub mod cache_spec;
 mod gofmt;
 mod instructions;
 mod progress;
@@ -24,6 +29,7 @@ use berth_engine::Engine;
 use berth_image::{ImageRecord, ImageRef};
 use serde_json::{json, Value};
 
+pub use cache_io::{CacheExport, CacheOptions};
 pub use progress::Progress;
 
 use crate::checksum::StatCache;
@@ -53,6 +59,8 @@ pub struct BuildOptions {
     /// `--source-date-epoch` / `SOURCE_DATE_EPOCH`: timestamps in the image and its
     /// layers, for reproducible digests.
     pub source_date_epoch: Option<i64>,
+    /// `--cache-from` / `--cache-to`.
+    pub cache: CacheOptions,
 }
 
 /// Finds a base or `--from` image by name (pulling it if the caller wishes).
@@ -82,6 +90,7 @@ pub struct Builder<'a> {
     pub(crate) current: usize,
     building: HashSet<usize>,
     pub(crate) used_args: HashSet<String>,
+    pub(crate) cache_io: cache_io::Session,
 }
 
 /// The state of the stage being built.
@@ -232,6 +241,7 @@ impl<'a> Builder<'a> {
             current: 0,
             building: HashSet::new(),
             used_args: HashSet::new(),
+            cache_io: cache_io::Session::default(),
         })
     }
 
@@ -469,6 +479,7 @@ pub fn build(
             .note(&v, &format!("naming to {} done", t.canonical()));
     }
     b.progress.done(v);
+    b.export_cache(target)?;
     Ok(img)
 }
 

@@ -132,32 +132,39 @@ impl<'a> Builder<'a> {
         action: &mut dyn FnMut(&mut Builder<'_>, &Path) -> Result<()>,
     ) -> Result<Outcome> {
         if !self.opts.no_cache {
-            if let Some(Entry { diff_id, created }) = self.cache.get(key) {
+            let mut hit = None;
+            if let Some(e) = self.cache.get(key) {
                 let mut chain = diff_ids.to_vec();
-                chain.extend(diff_id.clone());
+                chain.extend(e.diff_id.clone());
                 if self.chain_present(&chain)? {
-                    return Ok(Outcome {
-                        diff_id,
-                        cached: true,
-                        created: match self.opts.source_date_epoch {
-                            Some(_) => self.now(),
-                            None => created.unwrap_or_else(|| self.now()),
-                        },
-                    });
+                    hit = Some(e);
                 }
+            }
+            if hit.is_none() {
+                hit = self.imported_hit(diff_ids, key)?;
+            }
+            if let Some(entry) = hit {
+                self.record_step(key, &entry, diff_ids);
+                return Ok(Outcome {
+                    diff_id: entry.diff_id,
+                    cached: true,
+                    created: match self.opts.source_date_epoch {
+                        Some(_) => self.now(),
+                        None => entry.created.unwrap_or_else(|| self.now()),
+                    },
+                });
             }
         }
         let m = self.mount(diff_ids)?;
         action(self, &m.rootfs)?;
         let diff_id = self.commit_upper(m, diff_ids)?;
         let created = self.now();
-        self.cache.put(
-            key,
-            &Entry {
-                diff_id: diff_id.clone(),
-                created: Some(created.clone()),
-            },
-        )?;
+        let entry = Entry {
+            diff_id: diff_id.clone(),
+            created: Some(created.clone()),
+        };
+        self.cache.put(key, &entry)?;
+        self.record_step(key, &entry, diff_ids);
         Ok(Outcome {
             diff_id,
             cached: false,

@@ -11,6 +11,7 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod push_list;
+pub mod repository;
 pub mod transport;
 mod upload;
 
@@ -19,4 +20,5 @@ pub use progress::Progress;
 pub use pull::{pull, pull_all_tags, PullOptions, PullOutcome};
 pub use push::{image_manifest, push, push_by_digest, ImageManifest, PushOptions, PushOutcome};
 pub use push_list::{push_list, PushListOptions, PushListOutcome};
+pub use repository::RepositoryClient;
 pub use transport::{login, logout, TransportOptions};
