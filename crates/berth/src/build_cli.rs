@@ -50,7 +50,7 @@ pub struct BuildArgs {
     /// Target platform; berth builds for the host's platform.
     #[arg(long)]
     platform: Option<String>,
-    /// Type of progress output: auto, plain, tty (tty prints plain lines for now).
+    /// Type of progress output: auto (tty on a terminal, else plain), plain, tty.
     #[arg(long, default_value = "auto")]
     progress: String,
     /// Timestamp (seconds since the epoch) for the image and its files; default from
@@ -106,6 +106,20 @@ fn secrets(items: &[String]) -> anyhow::Result<BTreeMap<String, SecretSource>> {
         m.insert(id, src);
     }
     Ok(m)
+}
+
+/// Whether `--progress` asks for the redrawing display: `tty`, or `auto` when
+/// stderr is a terminal that can redraw.
+fn redraw(progress: &str) -> bool {
+    use std::io::IsTerminal;
+    match progress {
+        "tty" => true,
+        "auto" => {
+            std::io::stderr().is_terminal()
+                && std::env::var("TERM").is_ok_and(|t| !t.is_empty() && t != "dumb")
+        }
+        _ => false,
+    }
 }
 
 fn host_platform() -> String {
@@ -217,9 +231,17 @@ pub fn build(
         BuildContext::from_dir(Path::new(&a.path), spec)?
     };
     let quiet = a.quiet || a.progress == "quiet";
-    let progress = Progress::new(quiet, Box::new(std::io::stderr()));
+    let progress = if !quiet && redraw(&a.progress) {
+        Progress::tty()
+    } else {
+        Progress::new(quiet, Box::new(std::io::stderr()))
+    };
     let pull_always = a.pull;
-    let resolve = |name: &str| -> berth_build::Result<berth_image::ImageRecord> {
+    // Called from the threads of stages built side by side, each with its own
+    // engine handle.
+    let resolve = |engine: &berth_engine::Engine,
+                   name: &str|
+     -> berth_build::Result<berth_image::ImageRecord> {
         let images = engine.images();
         if pull_always || images.resolve(name).is_err() {
             if let Err(e) = crate::registry_client_cli::pull_quietly(name, None, true, root) {

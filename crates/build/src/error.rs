@@ -131,6 +131,11 @@ pub enum BuildError {
     #[error("build cache {place}: {why}")]
     Cache { place: String, why: String },
 
+    /// A stage left unbuilt, or stopped between two steps, because another stage
+    /// failed first; that failure is the build's error.
+    #[error("stage {stage} was not finished: another stage failed first")]
+    Stopped { stage: String },
+
     /// The stat cache file could not be written.
     #[error("stat cache {}: {source}", path.display())]
     StatCache {

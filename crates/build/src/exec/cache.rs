@@ -54,9 +54,13 @@ impl Cache {
     }
 
     /// Written to a temp name and renamed, so a reader never sees half an entry.
+    /// The temp name is the thread's too: two stages may write the same step.
     pub fn put(&self, key: &str, e: &Entry) -> Result<()> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
         fs::create_dir_all(&self.dir).map_err(io_at("creating", &self.dir))?;
-        let tmp = self.dir.join(format!(".{key}.{}", std::process::id()));
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.dir.join(format!(".{key}.{}.{n}", std::process::id()));
         fs::write(&tmp, serde_json::to_vec(e).unwrap_or_default())
             .map_err(io_at("writing", &tmp))?;
         fs::rename(&tmp, self.dir.join(key)).map_err(io_at("renaming", &tmp))

@@ -106,7 +106,7 @@ fn load(backend: &Arc<dyn CacheBackend>, tmp: &std::path::Path) -> Result<Option
 
 impl Builder<'_> {
     /// Notes a step for the export; `parents` are the diff ids it was taken on.
-    pub(crate) fn record_step(&mut self, key: &str, entry: &Entry, parents: &[String]) {
+    pub(crate) fn record_step(&self, key: &str, entry: &Entry, parents: &[String]) {
         if self.opts.cache.to.is_empty() {
             return;
         }
@@ -115,7 +115,7 @@ impl Builder<'_> {
             all.push(d.clone());
             chain_ids(&all).pop()
         });
-        self.cache_io.steps.push(StepRecord {
+        super::lock(&self.shared.cache_io).steps.push(StepRecord {
             stage: self.current,
             key: key.to_string(),
             entry: entry.clone(),
@@ -123,8 +123,10 @@ impl Builder<'_> {
         });
     }
 
-    fn load_sources(&mut self) {
-        if self.cache_io.sources.is_some() {
+    /// Reads the `--cache-from` sources once per build (the first thread to miss
+    /// reads them; the others wait for it).
+    fn load_sources(&self, session: &mut Session) {
+        if session.sources.is_some() {
             return;
         }
         let tmp = self.engine.images().store().tmp_dir();
@@ -153,19 +155,20 @@ impl Builder<'_> {
             }
             self.progress.done(v);
         }
-        self.cache_io.sources = Some(out);
+        session.sources = Some(out);
     }
 
     /// The entry an imported cache has for `key`, with its layer fetched into the
     /// store on top of `parents` (which are there) and the step added to the local
     /// cache. A blob that fails verification fails the build: nothing of it is
     /// stored.
-    pub(crate) fn imported_hit(&mut self, parents: &[String], key: &str) -> Result<Option<Entry>> {
+    pub(crate) fn imported_hit(&self, parents: &[String], key: &str) -> Result<Option<Entry>> {
         if self.opts.cache.from.is_empty() {
             return Ok(None);
         }
-        self.load_sources();
-        let found = self.cache_io.sources.iter().flatten().find_map(|s| {
+        let mut session = super::lock(&self.shared.cache_io);
+        self.load_sources(&mut session);
+        let found = session.sources.iter().flatten().find_map(|s| {
             let r = s.records.get(key)?;
             let blob = match (&r.diff_id, &r.blob) {
                 (None, _) => None,
@@ -175,6 +178,7 @@ impl Builder<'_> {
             };
             Some((s.backend.clone(), r.clone(), blob))
         });
+        drop(session);
         let Some((backend, rec, blob)) = found else {
             return Ok(None);
         };
@@ -249,7 +253,7 @@ impl Builder<'_> {
 
     /// The stages whose steps made the final image's layers: the target and the
     /// stages it is built FROM, transitively.
-    fn image_stages(&mut self, target: usize) -> Result<HashSet<usize>> {
+    fn image_stages(&self, target: usize) -> Result<HashSet<usize>> {
         let globals = self.global_args()?;
         let mut set = HashSet::new();
         let mut i = target;
@@ -270,7 +274,7 @@ impl Builder<'_> {
     }
 
     /// Writes every `--cache-to` after a successful build of stage `target`.
-    pub(crate) fn export_cache(&mut self, target: usize) -> Result<()> {
+    pub(crate) fn export_cache(&self, target: usize) -> Result<()> {
         if self.opts.cache.to.is_empty() {
             return Ok(());
         }
@@ -281,8 +285,8 @@ impl Builder<'_> {
             let v = self
                 .progress
                 .begin(&format!("exporting cache to {}", ex.backend.describe()));
-            let steps: BTreeMap<&str, &StepRecord> = self
-                .cache_io
+            let session = super::lock(&self.shared.cache_io);
+            let steps: BTreeMap<&str, &StepRecord> = session
                 .steps
                 .iter()
                 .filter(|s| ex.mode == CacheMode::Max || chain.contains(&s.stage))
@@ -293,7 +297,7 @@ impl Builder<'_> {
                 keep,
                 &steps,
                 &*ex.backend,
-                (&mut self.progress, &v),
+                (self.progress, &v),
             );
             match res {
                 Ok(()) => self.progress.done(v),
@@ -318,7 +322,7 @@ fn export(
     keep: bool,
     steps: &BTreeMap<&str, &StepRecord>,
     backend: &dyn CacheBackend,
-    (progress, v): (&mut Progress, &Vertex),
+    (progress, v): (&Progress, &Vertex),
 ) -> Result<()> {
     let mut files: HashMap<String, LayerBlobFile> = HashMap::new();
     let mut layers: Vec<Blob> = Vec::new();

@@ -115,7 +115,7 @@ impl Builder<'_> {
                 for d in decls {
                     let v = match self.opts.build_args.get(&d.name) {
                         Some(v) => {
-                            self.used_args.insert(d.name.clone());
+                            self.use_arg(&d.name);
                             Some(v.clone())
                         }
                         None => match &d.default {

@@ -1,7 +1,7 @@
 //! The executor: a parsed Dockerfile built into an image.
 //!
-//! Stages are built on demand from the target down (a stage nothing needs is never
-//! built), each once. Metadata instructions (ENV, LABEL, CMD, ...) edit the stage's
+//! Only the stages the target needs are built, each once; those that do not need
+//! each other are built at the same time (see [`schedule`]). Metadata instructions (ENV, LABEL, CMD, ...) edit the stage's
 //! image config and add an empty-layer history entry, as BuildKit records them;
 //! RUN, COPY, ADD and WORKDIR are steps on an overlay snapshot whose changes become
 //! a layer (see [`step`]), looked up first in the build cache by a key made of the
@@ -13,16 +13,20 @@ mod cache_blob;
 pub mod cache_format;
 mod cache_io;
 pub mod cache_spec;
+mod cachemount;
 mod gofmt;
 mod instructions;
 mod progress;
 mod run;
 mod runstep;
+mod schedule;
 mod step;
 mod transfer;
+mod tty;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 
 use berth_dockerfile::{expand_word, Dockerfile, StageRef};
 use berth_engine::Engine;
@@ -63,8 +67,10 @@ pub struct BuildOptions {
     pub cache: CacheOptions,
 }
 
-/// Finds a base or `--from` image by name (pulling it if the caller wishes).
-pub type ImageResolver<'a> = dyn Fn(&str) -> Result<ImageRecord> + 'a;
+/// Finds a base or `--from` image by name (pulling it if the caller wishes), in the
+/// store of the engine handle it is given. Stages built at the same time call it
+/// from their threads, one call at a time.
+pub type ImageResolver<'a> = dyn Fn(&Engine, &str) -> Result<ImageRecord> + Sync + 'a;
 
 /// A built stage: its image config (as JSON) and layers.
 #[derive(Debug, Clone)]
@@ -76,21 +82,41 @@ pub struct StageResult {
     pub created: String,
 }
 
+/// What the threads of one build share.
+pub(crate) struct Shared<'a> {
+    ctx: &'a BuildContext,
+    opts: &'a BuildOptions,
+    resolve: &'a ImageResolver<'a>,
+    /// One image resolved at a time: two stages FROM the same missing image pull
+    /// it once.
+    resolving: Mutex<()>,
+    file: Dockerfile,
+    cache: cache::Cache,
+    progress: Progress,
+    stat: Mutex<StatCache>,
+    used_args: Mutex<HashSet<String>>,
+    stages: schedule::Stages,
+    /// Cache import and export: the sources read, the steps taken by every stage.
+    cache_io: Mutex<cache_io::Session>,
+}
+
+/// One thread's builder: its engine handle, and the stage it is building.
 pub struct Builder<'a> {
     pub(crate) engine: &'a Engine,
     pub(crate) ctx: &'a BuildContext,
     pub(crate) opts: &'a BuildOptions,
-    pub(crate) resolve: &'a ImageResolver<'a>,
-    pub(crate) cache: cache::Cache,
-    pub(crate) progress: Progress,
-    pub(crate) file: Dockerfile,
-    pub(crate) stat: StatCache,
-    built: HashMap<usize, StageResult>,
+    pub(crate) cache: &'a cache::Cache,
+    pub(crate) progress: &'a Progress,
+    pub(crate) file: &'a Dockerfile,
+    shared: &'a Shared<'a>,
+    /// This thread, for the stage table.
+    worker: usize,
     /// The stage being built (for `--from` references, which may not name it).
     pub(crate) current: usize,
-    building: HashSet<usize>,
-    pub(crate) used_args: HashSet<String>,
-    pub(crate) cache_io: cache_io::Session,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The state of the stage being built.
@@ -218,31 +244,44 @@ fn check_platform(p: &str, from: &str) -> Result<()> {
 }
 
 impl<'a> Builder<'a> {
-    pub fn new(
-        engine: &'a Engine,
-        ctx: &'a BuildContext,
-        opts: &'a BuildOptions,
-        resolve: &'a ImageResolver<'a>,
-        progress: Progress,
-    ) -> Result<Builder<'a>> {
-        let file = berth_dockerfile::parse_bytes(ctx.dockerfile_name(), ctx.dockerfile())?;
-        let root = engine.images().root().to_path_buf();
-        let stat = StatCache::load(&root.join("build-cache-stat"));
-        Ok(Builder {
+    pub(crate) fn new(engine: &'a Engine, shared: &'a Shared<'a>, worker: usize) -> Builder<'a> {
+        Builder {
             engine,
-            ctx,
-            opts,
-            resolve,
-            cache: cache::Cache::open(&root),
-            progress,
-            file,
-            stat,
-            built: HashMap::new(),
+            ctx: shared.ctx,
+            opts: shared.opts,
+            cache: &shared.cache,
+            progress: &shared.progress,
+            file: &shared.file,
+            shared,
+            worker,
             current: 0,
-            building: HashSet::new(),
-            used_args: HashSet::new(),
-            cache_io: cache_io::Session::default(),
-        })
+        }
+    }
+
+    /// A base or `--from` image, through the caller's resolver.
+    pub(crate) fn resolve(&self, name: &str) -> Result<ImageRecord> {
+        let _one = lock(&self.shared.resolving);
+        (self.shared.resolve)(self.engine, name)
+    }
+
+    /// The content hashes COPY's cache keys are made of, shared by the threads.
+    pub(crate) fn stat(&self) -> MutexGuard<'_, StatCache> {
+        lock(&self.shared.stat)
+    }
+
+    /// Notes that a `--build-arg` was used (else the build warns about it).
+    pub(crate) fn use_arg(&self, name: &str) {
+        lock(&self.shared.used_args).insert(name.to_string());
+    }
+
+    /// Fails when another stage failed: no new step starts after that.
+    fn check_stopped(&self, label: &str) -> Result<()> {
+        if self.shared.stages.stopped() {
+            return Err(BuildError::Stopped {
+                stage: label.to_string(),
+            });
+        }
+        Ok(())
     }
 
     pub(crate) fn now(&self) -> String {
@@ -254,7 +293,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The ARGs before the first FROM, with their `--build-arg` values.
-    pub(crate) fn global_args(&mut self) -> Result<BTreeMap<String, String>> {
+    pub(crate) fn global_args(&self) -> Result<BTreeMap<String, String>> {
         // BuildKit's automatic platform ARGs: in scope for FROM lines, and for a
         // stage that declares them (`ARG TARGETARCH`) without a default.
         let mut m = platform_args();
@@ -263,7 +302,7 @@ impl<'a> Builder<'a> {
             let v =
                 match self.opts.build_args.get(&d.name) {
                     Some(v) => {
-                        self.used_args.insert(d.name.clone());
+                        self.use_arg(&d.name);
                         Some(v.clone())
                     }
                     None => match &d.default {
@@ -318,30 +357,32 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Builds stage `i` (and whatever it needs), once.
+    /// Stage `i`, which a step needs: built already, built now by this thread
+    /// (with whatever it needs), or waited for while another thread builds it.
     pub(crate) fn stage(&mut self, i: usize) -> Result<StageResult> {
-        if let Some(r) = self.built.get(&i) {
-            return Ok(r.clone());
+        let shared = self.shared;
+        match shared.stages.claim(&shared.file, i, self.worker)? {
+            schedule::Claim::Built(r) => Ok(r),
+            schedule::Claim::Mine(claim) => {
+                let r = self.build_claimed(i);
+                claim.settle(r, &shared.file)
+            }
         }
-        if !self.building.insert(i) {
-            return Err(BuildError::Step {
-                step: format!("stage {i}"),
-                why: "stages depend on each other in a cycle".into(),
-            });
-        }
+    }
+
+    /// Builds stage `i`, which this thread has claimed.
+    fn build_claimed(&mut self, i: usize) -> Result<StageResult> {
         let prev = std::mem::replace(&mut self.current, i);
         let r = self.build_stage(i);
         self.current = prev;
-        self.building.remove(&i);
-        let r = r?;
-        self.built.insert(i, r.clone());
-        Ok(r)
+        r
     }
 
     fn build_stage(&mut self, i: usize) -> Result<StageResult> {
         let stage = self.file.stages[i].clone();
         let globals = self.global_args()?;
         let label = stage.name.clone().unwrap_or_else(|| format!("stage-{i}"));
+        self.check_stopped(&label)?;
         let total = stage.instructions.len() + 1;
         let base =
             expand_word(&stage.base, &globals, self.escape()).map_err(|e| BuildError::Step {
@@ -370,7 +411,7 @@ impl<'a> Builder<'a> {
                 "scratch".to_string(),
             ),
             StageRef::Image(name) => {
-                let img = (self.resolve)(&name)?;
+                let img = self.resolve(&name)?;
                 let cfg = self.engine.images().config(&img)?;
                 let d = cfg.diff_ids()?;
                 (cfg.raw, d, img.id.clone())
@@ -412,11 +453,13 @@ impl<'a> Builder<'a> {
         for t in triggers {
             let parsed = berth_dockerfile::parse(&format!("FROM scratch\n{t}\n"))?;
             for ins in parsed.stages[0].instructions.clone() {
+                self.check_stopped(&st.label)?;
                 self.apply(&mut st, &ins)?;
             }
         }
         for ins in &stage.instructions {
             st.step += 1;
+            self.check_stopped(&st.label)?;
             self.apply(&mut st, ins)?;
         }
         Ok(StageResult {
@@ -436,15 +479,32 @@ pub fn build(
     resolve: &ImageResolver<'_>,
     progress: Progress,
 ) -> Result<ImageRecord> {
-    let mut b = Builder::new(engine, ctx, opts, resolve, progress)?;
+    let file = berth_dockerfile::parse_bytes(ctx.dockerfile_name(), ctx.dockerfile())?;
+    let root = engine.images().root();
+    let shared = Shared {
+        ctx,
+        opts,
+        resolve,
+        resolving: Mutex::new(()),
+        file,
+        cache: cache::Cache::open(root),
+        progress,
+        stat: Mutex::new(StatCache::load(&root.join("build-cache-stat"))),
+        used_args: Mutex::new(HashSet::new()),
+        stages: schedule::Stages::default(),
+        cache_io: Mutex::new(cache_io::Session::default()),
+    };
     step::empty_trash(engine.images());
+    let b = Builder::new(engine, &shared, 0);
     let target = b.target()?;
-    let r = b.stage(target)?;
-    let _ = b.stat.save();
+    let plan = schedule::plan(&shared.file, target, &b.global_args()?)?;
+    let r = schedule::run(engine, &shared, &plan)?;
+    let _ = lock(&shared.stat).save();
+    let used = lock(&shared.used_args).clone();
     let unused: Vec<&String> = opts
         .build_args
         .keys()
-        .filter(|k| !b.used_args.contains(*k) && !berth_dockerfile::is_predefined_arg(k))
+        .filter(|k| !used.contains(*k) && !berth_dockerfile::is_predefined_arg(k))
         .collect();
     if !unused.is_empty() {
         let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
@@ -480,6 +540,7 @@ pub fn build(
     }
     b.progress.done(v);
     b.export_cache(target)?;
+    b.progress.complete();
     Ok(img)
 }
 

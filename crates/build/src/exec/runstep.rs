@@ -1,7 +1,7 @@
 //! RUN: its command line (shell or exec form, heredocs), its `--mount`s, its network,
 //! its cache key, and the process on the step's snapshot.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,7 @@ use berth_engine::model::MountType as EngineMount;
 use berth_engine::spec::mounts::UserMount;
 use serde_json::json;
 
+use super::cachemount;
 use super::run::{self, Process};
 use super::step::{step_key, Mounted};
 use super::{Builder, SecretSource, State};
@@ -18,6 +19,18 @@ use crate::error::{io_at, BuildError, Result};
 
 /// Lines of a failed RUN's output shown with the error.
 const TAIL: usize = 10;
+
+/// A name no other step of this process uses at the same time (stages run side
+/// by side).
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
 
 fn bind(dest: &str, source: &Path, read_only: bool) -> UserMount {
     UserMount {
@@ -98,7 +111,7 @@ impl Builder<'_> {
         let mut args = st.args.clone();
         for p in berth_dockerfile::PROXY_ARGS {
             if let Some(v) = self.opts.build_args.get(p) {
-                self.used_args.insert(p.to_string());
+                self.use_arg(p);
                 args.entry(p.to_string()).or_insert_with(|| v.clone());
             }
         }
@@ -166,33 +179,44 @@ impl Builder<'_> {
                 let mut secret_files = Vec::new();
                 let mut scratch_binds: Vec<PathBuf> = Vec::new();
                 let mut secret_env = Vec::new();
-                for m in &mounts {
+                // Cache mounts first, each step taking them in the same order (by
+                // id), so two steps locking the same caches never wait in a circle.
+                let mut by_id: Vec<(String, usize)> = mounts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.kind == MountType::Cache)
+                    .map(|(k, m)| {
+                        let id = m.id.clone().or_else(|| m.target.clone());
+                        (id.unwrap_or_default(), k)
+                    })
+                    .collect();
+                by_id.sort();
+                let mut caches = HashMap::new();
+                let store_root = b.engine.images().root().to_path_buf();
+                for (id, k) in by_id {
+                    let m = &mounts[k];
+                    // A new cache starts as a copy of `from`'s `source`.
+                    let mut seed = |dir: &Path| -> Result<()> {
+                        let Some(f) = &m.from else {
+                            return Ok(());
+                        };
+                        let layers = b.source_layers(f, &step)?;
+                        let mounted = b.mount(&layers)?;
+                        let src = inside(&mounted.rootfs, m.source.as_deref().unwrap_or("/"))?;
+                        berth_engine::fscopy::copy_tree(&src, dir, Owner::Keep)?;
+                        Ok(())
+                    };
+                    caches.insert(k, cachemount::open(&store_root, &id, m, &mut seed)?);
+                }
+                for (k, m) in mounts.iter().enumerate() {
                     let target = m.target.clone().unwrap_or_default();
                     if let Some(top) = first_missing(rootfs, &target) {
                         created.push((rootfs.join(target.trim_start_matches('/')), top));
                     }
                     match m.kind {
                         MountType::Cache => {
-                            let id = m.id.clone().unwrap_or_else(|| target.clone());
-                            let (dir, fresh) = b.cache_mount_dir(&id, m)?;
-                            // A new cache starts as a copy of `from`'s `source`.
-                            if let (true, Some(f)) = (fresh, &m.from) {
-                                let seeded = (|| {
-                                    let layers = b.source_layers(f, &step)?;
-                                    let mounted = b.mount(&layers)?;
-                                    let src = inside(
-                                        &mounted.rootfs,
-                                        m.source.as_deref().unwrap_or("/"),
-                                    )?;
-                                    berth_engine::fscopy::copy_tree(&src, &dir, Owner::Keep)?;
-                                    Ok::<(), BuildError>(())
-                                })();
-                                if let Err(e) = seeded {
-                                    let _ = fs::remove_dir_all(&dir);
-                                    return Err(e);
-                                }
-                            }
-                            user_mounts.push(bind(&target, &dir, m.readonly));
+                            let dir = &caches[&k].path;
+                            user_mounts.push(bind(&target, dir, m.readonly));
                         }
                         MountType::Tmpfs => user_mounts.push(UserMount {
                             destination: target.clone(),
@@ -231,9 +255,12 @@ impl Builder<'_> {
                             } else {
                                 // Writable, as BuildKit's: the step writes to a copy
                                 // that is thrown away, never to the context or stage.
-                                let scratch = b.engine.layout().run_root.join("build-binds").join(
-                                    format!("{}-{}", std::process::id(), scratch_binds.len()),
-                                );
+                                let scratch = b
+                                    .engine
+                                    .layout()
+                                    .run_root
+                                    .join("build-binds")
+                                    .join(unique());
                                 fs::create_dir_all(&scratch)
                                     .map_err(io_at("creating", &scratch))?;
                                 let copy = scratch.join("b");
@@ -271,7 +298,7 @@ impl Builder<'_> {
                             }
                             let dir = b.engine.layout().run_root.join("build-secrets");
                             fs::create_dir_all(&dir).map_err(io_at("creating", &dir))?;
-                            let f = dir.join(format!("{id}-{}", std::process::id()));
+                            let f = dir.join(format!("{id}-{}", unique()));
                             fs::write(&f, &content).map_err(io_at("writing", &f))?;
                             use std::os::unix::fs::PermissionsExt;
                             let _ = fs::set_permissions(
@@ -300,7 +327,7 @@ impl Builder<'_> {
                 }
                 let mut env = env.clone();
                 env.append(&mut secret_env);
-                let progress = &mut b.progress;
+                let progress = b.progress;
                 let res = run::run(
                     b.engine,
                     rootfs,
@@ -327,6 +354,7 @@ impl Builder<'_> {
                     let _ = fs::remove_dir_all(d);
                 }
                 drop(held);
+                drop(caches);
                 // Mount points and scripts this step made are not part of its layer.
                 for (leaf, top) in created.iter().rev() {
                     remove_made(leaf, top);
@@ -361,26 +389,6 @@ impl Builder<'_> {
         let created_by = format!("RUN {}{shown} # buildkit", arg_prefix(st));
         self.finish_step(st, v, key, outcome, &created_by);
         Ok(())
-    }
-
-    /// A cache mount's host directory, kept between builds under the store.
-    /// Whether it was made now (a new cache) comes with it.
-    fn cache_mount_dir(&self, id: &str, m: &Mount) -> Result<(PathBuf, bool)> {
-        let digest = step_key("cache-mount", &json!(id));
-        let dir = self
-            .engine
-            .images()
-            .root()
-            .join("build-cache-mounts")
-            .join(&digest[..32]);
-        let fresh = !dir.exists();
-        if fresh {
-            fs::create_dir_all(&dir).map_err(io_at("creating", &dir))?;
-            use std::os::unix::fs::PermissionsExt;
-            let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(m.mode.unwrap_or(0o755)));
-            let _ = std::os::unix::fs::chown(&dir, m.uid.or(Some(0)), m.gid.or(Some(0)));
-        }
-        Ok((dir, fresh))
     }
 }
 

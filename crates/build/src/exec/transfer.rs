@@ -51,7 +51,7 @@ impl Builder<'_> {
                 Ok((r.diff_ids, r.key))
             }
             Ok(StageRef::Image(name)) => {
-                let img = (self.resolve)(&name)?;
+                let img = self.resolve(&name)?;
                 let cfg = self.engine.images().config(&img)?;
                 Ok((cfg.diff_ids()?, img.id.clone()))
             }
@@ -232,7 +232,7 @@ impl Builder<'_> {
             if matches.is_empty() {
                 String::new()
             } else {
-                checksum(tree, &matches, &exclude, &mut self.stat)?
+                checksum(tree, &matches, &exclude, &mut self.stat())?
             }
         };
         let (checksum_flag, is_add) = match add {
