@@ -11,7 +11,8 @@ if [ "${1:-build}" = test ]; then
     # catatonit: run --init; nftables: bridge networks' NAT and isolation rules;
     # curl: requests to published ports from test network namespaces.
     # buildah: `berth build` compared with `buildah bud` (tests/interop/build-buildah.sh).
-    want+=(runc crun iproute2 util-linux procps podman conmon catatonit containerd skopeo uidmap jq docker-registry apache2-utils openssl nftables curl buildah)
+    # iptables: the firewall fallback's tests (BERTH_FIREWALL=iptables).
+    want+=(runc crun iproute2 util-linux procps podman conmon catatonit containerd skopeo uidmap jq docker-registry apache2-utils openssl nftables curl buildah iptables)
 fi
 
 missing=()

@@ -12,6 +12,11 @@
 //! # The host address a `-p` without one publishes on, as dockerd's `ip` setting:
 //! # "127.0.0.1" keeps ports off other hosts unless a `-p` names an address.
 //! publish_address = "0.0.0.0"
+//! # Which packet filter holds berth's NAT, isolation and published-port rules:
+//! # "auto" (nftables when the nft tool is installed, else iptables), "nftables" or
+//! # "iptables". Change it only with no container running: rules are removed by
+//! # the backend that is current then.
+//! firewall = "auto"
 //! ```
 
 use anyhow::Context;
@@ -32,6 +37,15 @@ pub struct NetworkSection {
     pub publish: crate::publish_policy::Policy,
     #[serde(default)]
     pub publish_address: Option<std::net::IpAddr>,
+    #[serde(default, deserialize_with = "firewall")]
+    pub firewall: Option<berth_network::firewall::Backend>,
+}
+
+fn firewall<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<berth_network::firewall::Backend>, D::Error> {
+    let v = String::deserialize(d)?;
+    berth_network::firewall::parse(&v).map_err(serde::de::Error::custom)
 }
 
 fn bridge() -> String {
@@ -44,12 +58,34 @@ impl Default for NetworkSection {
             default: bridge(),
             publish: Default::default(),
             publish_address: None,
+            firewall: None,
         }
     }
 }
 
 fn parse(text: &str) -> Result<NetworkSection, toml::de::Error> {
     toml::from_str::<File>(text).map(|f| f.network)
+}
+
+/// Hands berth.toml's `firewall` to the network code and to the processes this one
+/// starts (the monitor removes a container's rules), unless `BERTH_FIREWALL` already
+/// says. A malformed file is left for the commands that read it to report.
+pub fn export_firewall() {
+    use berth_network::firewall::{Backend, ENV};
+    if std::env::var_os(ENV).is_some() {
+        return;
+    }
+    if let Ok(NetworkSection {
+        firewall: Some(b), ..
+    }) = network()
+    {
+        let name = match b {
+            Backend::Nftables => "nftables",
+            Backend::Iptables => "iptables",
+        };
+        // Called first thing in main, before any thread exists.
+        std::env::set_var(ENV, name);
+    }
 }
 
 /// The `[network]` section; a missing file gives the defaults, a malformed one an

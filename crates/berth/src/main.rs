@@ -175,6 +175,7 @@ fn main() -> ExitCode {
         return runtime_cli::main("berth runtime", argv.into_iter().skip(2).collect());
     }
     let cli = Cli::parse_from(&argv);
+    config::export_firewall();
     // `berth images | head` should end quietly like any Unix tool, not panic on EPIPE.
     // Commands that talk to the network keep SIGPIPE ignored: a registry closing a
     // connection mid-upload must be an error to report, not a silent death. (The

@@ -5,7 +5,9 @@
 
 pub mod dns;
 pub mod error;
+pub mod firewall;
 pub mod ipam;
+pub mod iptables;
 pub mod lock;
 pub mod netlink;
 pub mod netns;

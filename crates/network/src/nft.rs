@@ -170,10 +170,17 @@ pub(crate) fn load(batch: &Value) -> Result<()> {
 }
 
 pub fn apply(net: &Network) -> Result<()> {
+    if crate::firewall::uses_iptables() {
+        return crate::iptables::apply(net);
+    }
     load(&rules_for(net)?)
 }
 
 pub fn remove(net: &Network) -> Result<()> {
+    if crate::firewall::uses_iptables() {
+        crate::iptables::remove(net);
+        return Ok(());
+    }
     load(&removal_for(net))
 }
 

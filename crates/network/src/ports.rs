@@ -158,11 +158,18 @@ pub fn publish(container_id: &str, bridge: &str, forwards: &[Forward]) -> Result
     }) {
         allow_localnet(bridge)?;
     }
+    if crate::firewall::uses_iptables() {
+        return crate::iptables::publish(container_id, bridge, forwards);
+    }
     nft::load(&rules_for(container_id, bridge, forwards))
 }
 
 /// Removes the container's published ports. Safe to repeat.
 pub fn unpublish(container_id: &str) -> Result<()> {
+    if crate::firewall::uses_iptables() {
+        crate::iptables::unpublish(container_id);
+        return Ok(());
+    }
     nft::load(&removal_for(container_id))
 }
 
