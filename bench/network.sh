@@ -6,7 +6,10 @@
 #
 # Times, with hyperfine:
 #   run --rm busybox true   --network none against the default bridge network, for
-#                           berth and for podman (the ratio is the cost of networking)
+#                           berth and for podman (the ratio is the cost of networking);
+#                           for berth also a bridged run whose namespace is never
+#                           pooled (--cap-add NET_ADMIN disqualifies it), i.e. the
+#                           cost of making and destroying a namespace and veth pair
 #   published port          `curl` of an M MB file (default 256) from busybox httpd in
 #                           a container, through `-p 127.0.0.1:PORT:80`, for berth
 #                           (nftables DNAT) and podman, and through a userland proxy
@@ -93,6 +96,7 @@ info "run --rm busybox true, without and with the bridge ($runs runs each)"
 hf run-net \
 	-n "berth none" "$berth run --rm --network none busybox true" \
 	-n "berth bridge" "$berth run --rm --network bridge busybox true" \
+	-n "berth bridge unpooled" "$berth run --rm --network bridge --cap-add NET_ADMIN busybox true" \
 	-n "podman none" "${podman[*]} run --rm --network none busybox true" \
 	-n "podman bridge" "${podman[*]} run --rm --network bridge busybox true"
 
@@ -133,6 +137,9 @@ median_ms() { jq -r ".results[] | select(.command == \"$2\") | .median * 1000 | 
 		b=$(median_ms run-net "$t bridge")
 		echo "| $t | $n | $b | $(echo "scale=2; $b / $n" | bc)x |"
 	done
+	n=$(median_ms run-net "berth none")
+	u=$(median_ms run-net "berth bridge unpooled")
+	echo "| berth, namespace never pooled | $n | $u | $(echo "scale=2; $u / $n" | bc)x |"
 	echo
 	echo "| ${size} MB through 127.0.0.1 | median ms | MB/s |"
 	echo "| --- | --- | --- |"
