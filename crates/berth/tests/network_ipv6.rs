@@ -56,7 +56,11 @@ fn container_chains(family: &str, id: &str) -> Vec<String> {
 
 /// The global IPv6 addresses of eth0 in a container (`ip -6 addr` of busybox).
 fn global_v6(e: &Engine, ctr: &str) -> Vec<String> {
-    let out = e.ok(&["exec", ctr, "ip", "-6", "-o", "addr", "show", "dev", "eth0"]);
+    global_v6_of(e, ctr, "eth0")
+}
+
+fn global_v6_of(e: &Engine, ctr: &str, dev: &str) -> Vec<String> {
+    let out = e.ok(&["exec", ctr, "ip", "-6", "-o", "addr", "show", "dev", dev]);
     out.lines()
         .filter(|l| l.contains("scope global"))
         .filter_map(|l| {
@@ -229,6 +233,11 @@ fn ipv6_network_end_to_end() {
         Ok(short.clone())
     );
     assert_eq!(container_chains("ip6", &web).len(), 3);
+    // Hairpin: from a container on the bridge to the gateway's published port.
+    let hairpin =
+        format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {p6}1 {port6} | tail -n 1");
+    let out = e.ok(&["exec", "client", "sh", "-c", &hairpin]);
+    assert_eq!(out.trim(), short, "hairpin over IPv6");
 
     // [::1] cannot be DNATed: refused up front, with the reason.
     let err = e.fails(
@@ -358,4 +367,59 @@ fn a_pooled_namespace_gets_only_the_new_v6_address() {
         &format!("{p6}1"),
     ]);
     assert!(ping.status.success(), "{}", show(&ping));
+}
+
+#[test]
+fn internal_v6_network_and_a_live_connect() {
+    let Some(e) = Engine::new("net_ipv6_internal") else {
+        return;
+    };
+    let nets = Nets::new(&e);
+    let (a6, b6) = (random_ula(), random_ula());
+    let (inner, _) = nets.create(&["--internal", "--ipv6", "--subnet", &format!("{a6}/64")]);
+    let (outer, _) = nets.create(&["--ipv6", "--subnet", &format!("{b6}/64")]);
+    for name in ["c1", "c2"] {
+        e.run_d(&[
+            "--name",
+            name,
+            "--network",
+            &inner,
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+    }
+    // Inside an internal network: each other and the gateway (neighbour discovery
+    // passes its input chain), over IPv6.
+    for target in [format!("{a6}3"), format!("{a6}1")] {
+        let ping = e.berth(&["exec", "c1", "ping", "-c", "3", "-W", "2", &target]);
+        assert!(ping.status.success(), "{target}: {}", show(&ping));
+    }
+
+    // A live connect with --ip6: eth1 gets the address at once.
+    let want = format!("{b6}50");
+    e.ok(&["network", "connect", "--ip6", &want, &outer, "c1"]);
+    assert_eq!(global_v6_of(&e, "c1", "eth1"), vec![format!("{want}/64")]);
+    let got = e.inspect_f(
+        "c1",
+        &format!("{{{{(index .NetworkSettings.Networks \"{outer}\").GlobalIPv6Address}}}}"),
+    );
+    assert_eq!(got, want);
+    let ping = e.berth(&[
+        "exec",
+        "c1",
+        "ping",
+        "-c",
+        "3",
+        "-W",
+        "2",
+        &format!("{b6}1"),
+    ]);
+    assert!(ping.status.success(), "{}", show(&ping));
+    let hosts = e.ok(&["exec", "c1", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{want}\t")), "{hosts}");
+    e.ok(&["network", "disconnect", &outer, "c1"]);
+    let members = e.ok(&["network", "inspect", "-f", "{{json .Containers}}", &outer]);
+    assert_eq!(members.trim(), "{}");
+    assert!(global_v6_of(&e, "c1", "eth0").len() == 1);
 }

@@ -241,6 +241,12 @@ impl Engine {
                  network-modes",
             ));
         }
+        if networks.is_none() && req.networks.iter().any(|e| !e.ipv6_address.is_empty()) {
+            return Err(EngineError::invalid(
+                "--ip6",
+                "it needs --network NAME of a bridge network created with --ipv6",
+            ));
+        }
         if networks.is_none() {
             // none, host, container:NAME: no endpoint for these to apply to.
             if req.networks.iter().any(|e| !e.aliases.is_empty()) {

@@ -136,6 +136,22 @@ fn family_rules(net: &Network, f: Family, subnet: (String, u8), gateway: &str) -
                 json!({"drop": null}),
             ],
         ));
+        if f == Family::Ip6 {
+            // Neighbour discovery goes to multicast and link-local addresses: without
+            // it the gateway's own address could not be reached either.
+            batch.push(rule(
+                f,
+                &input.0,
+                &tag,
+                vec![
+                    ifname("iifname", "==", br),
+                    json!({"match": {"op": "==",
+                        "left": {"payload": {"protocol": "icmpv6", "field": "type"}},
+                        "right": {"set": ["nd-neighbor-solicit", "nd-neighbor-advert"]}}}),
+                    json!({"accept": null}),
+                ],
+            ));
+        }
         batch.push(rule(
             f,
             &input.0,
