@@ -46,6 +46,70 @@ fn curl(url: &str) -> Result<String, String> {
     }
 }
 
+/// Another "host": a network namespace joined to this one by a veth pair on a
+/// random unique local /64 of its own (this host `::1`, the peer `::2`), removed on
+/// drop.
+struct Peer6 {
+    ns: String,
+    host_if: String,
+    host_ip: String,
+}
+
+impl Peer6 {
+    fn new() -> Peer6 {
+        let tag = random_hex(6);
+        let p6 = random_ula();
+        let p = Peer6 {
+            ns: format!("btq{tag}"),
+            host_if: format!("btqh{tag}"),
+            host_ip: format!("{p6}1"),
+        };
+        let peer_if = format!("btqp{tag}");
+        let host_cidr = format!("{p6}1/64");
+        let peer_cidr = format!("{p6}2/64");
+        for args in [
+            vec!["netns", "add", &p.ns],
+            vec![
+                "link", "add", &p.host_if, "type", "veth", "peer", "name", &peer_if,
+            ],
+            vec!["link", "set", &peer_if, "netns", &p.ns],
+            vec!["addr", "add", &host_cidr, "dev", &p.host_if, "nodad"],
+            vec!["link", "set", &p.host_if, "up"],
+            vec![
+                "-n", &p.ns, "addr", "add", &peer_cidr, "dev", &peer_if, "nodad",
+            ],
+            vec!["-n", &p.ns, "link", "set", &peer_if, "up"],
+            vec!["-n", &p.ns, "link", "set", "lo", "up"],
+        ] {
+            let o = Command::new("ip").args(&args).output().unwrap();
+            assert!(o.status.success(), "ip {args:?}: {}", show(&o));
+        }
+        p
+    }
+
+    fn get(&self, port: u16) -> Result<String, String> {
+        let o = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "curl", "-sfg", "-m", "5"])
+            .arg(format!("http://[{}]:{port}/hostname", self.host_ip))
+            .output()
+            .unwrap();
+        if o.status.success() {
+            Ok(text(&o.stdout).trim().to_string())
+        } else {
+            Err(show(&o))
+        }
+    }
+}
+
+impl Drop for Peer6 {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
 fn container_chains(family: &str, id: &str) -> Vec<String> {
     ["pre-c", "out-c", "pst-c"]
         .iter()
@@ -233,6 +297,11 @@ fn ipv6_network_end_to_end() {
         Ok(short.clone())
     );
     assert_eq!(container_chains("ip6", &web).len(), 3);
+    // From another host over IPv6 (prerouting DNAT, forwarded into the bridge).
+    let peer = Peer6::new();
+    assert_eq!(peer.get(port6), Ok(short.clone()));
+    assert_eq!(peer.get(port_both), Ok(short.clone()));
+    drop(peer);
     // Hairpin: from a container on the bridge to the gateway's published port.
     let hairpin =
         format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {p6}1 {port6} | tail -n 1");
