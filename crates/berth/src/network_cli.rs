@@ -42,6 +42,9 @@ pub struct ConnectArgs {
     /// IPv4 address (e.g., 172.30.100.104).
     #[arg(long)]
     ip: Option<String>,
+    /// IPv6 address (e.g., fd42::104), on a network created with --ipv6.
+    #[arg(long)]
+    ip6: Option<String>,
     network: String,
     container: String,
 }
@@ -62,12 +65,16 @@ pub struct CreateArgs {
     /// Driver to manage the network (only bridge).
     #[arg(short, long, default_value = "bridge")]
     driver: String,
-    /// Subnet in CIDR format (picked from 172.18-29.0.0/16 when omitted).
+    /// Subnet in CIDR format (picked from 172.18-29.0.0/16 when omitted); with
+    /// --ipv6, a second, IPv6 one (a unique local /64 when omitted).
     #[arg(long)]
-    subnet: Option<String>,
-    /// IPv4 gateway for the subnet (its first address when omitted).
+    subnet: Vec<String>,
+    /// Gateway for the subnet of its family (its first address when omitted).
     #[arg(long)]
-    gateway: Option<String>,
+    gateway: Vec<String>,
+    /// Enable IPv6 networking.
+    #[arg(long)]
+    ipv6: bool,
     /// Allocate container addresses from a sub-range (CIDR inside --subnet).
     #[arg(long)]
     ip_range: Option<String>,
@@ -135,9 +142,26 @@ fn kv(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> 
     Ok(m)
 }
 
+/// Repeated `--subnet` / `--gateway` values: at most one IPv4 and one IPv6 value
+/// (told apart by a `:`).
+fn by_family(values: &[String], flag: &str) -> anyhow::Result<(Option<String>, Option<String>)> {
+    let (mut v4, mut v6) = (None, None);
+    for v in values {
+        let slot = if v.contains(':') { &mut v6 } else { &mut v4 };
+        if slot.replace(v.clone()).is_some() {
+            anyhow::bail!(
+                "invalid {flag} {v}: give at most one IPv4 and one IPv6 {flag} (berth's bridge \
+                 networks have one subnet per family)"
+            );
+        }
+    }
+    Ok((v4, v6))
+}
+
 /// Docker's `network inspect` document.
 fn inspect_value(engine: &Engine, n: &records::Network) -> anyhow::Result<Value> {
     let prefix = n.subnet()?.prefix;
+    let v6 = n.v6()?;
     let mut containers = serde_json::Map::new();
     for a in ipam::allocations(engine.db(), &n.id)? {
         let name = engine
@@ -147,20 +171,28 @@ fn inspect_value(engine: &Engine, n: &records::Network) -> anyhow::Result<Value>
         containers.insert(
             a.container_id.clone(),
             json!({"Name": name, "EndpointID": format!("{}-{}", &a.container_id[..a.container_id.len().min(12)], n.short_id()), "MacAddress": a.mac,
-                   "IPv4Address": format!("{}/{prefix}", a.ip), "IPv6Address": ""}),
+                   "IPv4Address": format!("{}/{prefix}", a.ip),
+                   "IPv6Address": match (a.ip6, v6) {
+                       (Some(ip6), Some((s6, _))) => format!("{ip6}/{}", s6.prefix),
+                       _ => String::new(),
+                   }}),
         );
     }
     let mut ipam_config = json!({"Subnet": n.subnet, "Gateway": n.gateway});
     if !n.ip_range.is_empty() {
         ipam_config["IPRange"] = json!(n.ip_range);
     }
+    let mut config = vec![ipam_config];
+    if n.ipv6() {
+        config.push(json!({"Subnet": n.subnet6, "Gateway": n.gateway6}));
+    }
     let mut options = n.options.clone();
     options.insert("com.docker.network.bridge.name".into(), n.bridge.clone());
     Ok(json!({
         "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
-        "Driver": n.driver, "EnableIPv6": false,
+        "Driver": n.driver, "EnableIPv6": n.ipv6(),
         "IPAM": {"Driver": "default", "Options": {},
-                 "Config": [ipam_config]},
+                 "Config": config},
         "Internal": n.internal, "Attachable": false, "Ingress": false,
         "Containers": containers, "Options": options, "Labels": n.labels,
     }))
@@ -197,13 +229,18 @@ pub fn run(
     let db = engine.db();
     match cmd {
         NetworkCmd::Create(a) => {
+            let (subnet, subnet6) = by_family(&a.subnet, "--subnet")?;
+            let (gateway, gateway6) = by_family(&a.gateway, "--gateway")?;
             let (n, notices) = berth_network::create(
                 db,
                 NewNetwork {
                     name: a.name,
                     driver: a.driver,
-                    subnet: a.subnet,
-                    gateway: a.gateway,
+                    subnet,
+                    gateway,
+                    ipv6: a.ipv6,
+                    subnet6,
+                    gateway6,
                     ip_range: a.ip_range,
                     internal: a.internal,
                     labels: kv(&a.label, "label")?,
@@ -309,7 +346,13 @@ pub fn run(
             Ok(i32::from(failed))
         }
         NetworkCmd::Connect(a) => {
-            engine.network_connect(&a.network, &a.container, &a.alias, a.ip.as_deref())?;
+            engine.network_connect(
+                &a.network,
+                &a.container,
+                &a.alias,
+                a.ip.as_deref(),
+                a.ip6.as_deref(),
+            )?;
             Ok(0)
         }
         NetworkCmd::Disconnect(a) => {

@@ -150,6 +150,12 @@ impl Engine {
                 ));
             }
         }
+        if !ep.ipv6_address.is_empty() {
+            let ip6: std::net::Ipv6Addr = ep.ipv6_address.parse().map_err(|_| {
+                EngineError::invalid(format!("--ip6 {}", ep.ipv6_address), "not an IPv6 address")
+            })?;
+            berth_network::ipam::check_ip6(&net, ip6)?;
+        }
         if !ep.mac_address.is_empty() {
             ep.mac_address = berth_network::ipam::check_mac(&ep.mac_address)?;
         }
@@ -233,6 +239,12 @@ impl Engine {
                 "--network",
                 "conflicting options: cannot attach both user-defined and non-user-defined \
                  network-modes",
+            ));
+        }
+        if networks.is_none() && req.networks.iter().any(|e| !e.ipv6_address.is_empty()) {
+            return Err(EngineError::invalid(
+                "--ip6",
+                "it needs --network NAME of a bridge network created with --ipv6",
             ));
         }
         if networks.is_none() {

@@ -2,7 +2,7 @@
 //! its directory and bind-mounted, as Docker does.
 
 use std::fs;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use crate::error::{IoContext, Result};
@@ -16,8 +16,8 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
 /// What the /etc files need of the container's networks.
 #[derive(Debug, Clone, Default)]
 pub struct Networking {
-    /// Its addresses on its bridge networks, `eth0`'s first.
-    pub ips: Vec<Ipv4Addr>,
+    /// Its addresses on its bridge networks, `eth0`'s first, IPv4 before IPv6.
+    pub ips: Vec<IpAddr>,
     /// What `--add-host NAME:host-gateway` means for it.
     pub host_gateway: Option<Ipv4Addr>,
     /// The embedded DNS server's address, when it is on a network that has one.
@@ -175,7 +175,11 @@ mod tests {
         assert!(h.contains("10.1.2.3\tdb\n"));
         assert!(h.contains("127.0.1.1\tweb\n"));
         let n = Networking {
-            ips: vec![Ipv4Addr::new(10, 199, 1, 2), Ipv4Addr::new(10, 199, 2, 2)],
+            ips: vec![
+                Ipv4Addr::new(10, 199, 1, 2).into(),
+                Ipv4Addr::new(10, 199, 2, 2).into(),
+                "fd00:199::2".parse().unwrap(),
+            ],
             host_gateway: Some(Ipv4Addr::new(10, 199, 1, 1)),
             dns: None,
         };
@@ -183,6 +187,7 @@ mod tests {
         let h = hosts(&s, &n);
         assert!(h.contains("10.199.1.1\tgw\n"), "{h}");
         assert!(h.contains("10.199.1.2\tweb.example.org web\n"), "{h}");
+        assert!(h.contains("fd00:199::2\tweb.example.org web\n"), "{h}");
         assert!(h.contains("10.199.2.2\tweb.example.org web\n"), "{h}");
         assert!(!h.contains("127.0.1.1"));
     }

@@ -2,7 +2,7 @@
 //! the /etc files' view of them, and `network connect` / `network disconnect`,
 //! live on a running container or recorded for the next start of a stopped one.
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 
 use berth_network::{Endpoint, EndpointRequest};
 
@@ -31,6 +31,18 @@ fn host_address() -> Option<Ipv4Addr> {
         }
     };
     routed().or(Some(Ipv4Addr::LOCALHOST))
+}
+
+/// A container's addresses for /etc/hosts: each network's IPv4 one, then the IPv6
+/// ones of its `--ipv6` networks, as Docker lists them.
+fn addresses(
+    per_network: impl Iterator<Item = (Ipv4Addr, Option<std::net::Ipv6Addr>)>,
+) -> Vec<IpAddr> {
+    let (v4, v6): (Vec<_>, Vec<_>) = per_network.unzip();
+    v4.into_iter()
+        .map(IpAddr::V4)
+        .chain(v6.into_iter().flatten().map(IpAddr::V6))
+        .collect()
 }
 
 /// The names the embedded DNS answers for a container on a network, as Docker's
@@ -67,9 +79,17 @@ impl Engine {
                     EngineError::invalid(format!("--ip {s}"), "not an IPv4 address")
                 })?),
             };
+        let ip6 =
+            match ep.ipv6_address.as_str() {
+                "" => None,
+                s => Some(s.parse().map_err(|_| {
+                    EngineError::invalid(format!("--ip6 {s}"), "not an IPv6 address")
+                })?),
+            };
         Ok(EndpointRequest {
             network: ep.network.clone(),
             ip,
+            ip6,
             mac: (!ep.mac_address.is_empty()).then(|| ep.mac_address.clone()),
             dns_names: dns_names(c, ep),
             dns_servers: c.settings.host_config.dns.clone(),
@@ -158,7 +178,7 @@ impl Engine {
     /// the embedded DNS (on its first network that has one).
     pub(crate) fn etc_networking(&self, eps: &[Endpoint]) -> Networking {
         Networking {
-            ips: eps.iter().map(|e| e.ip).collect(),
+            ips: addresses(eps.iter().map(|e| (e.ip, e.v6.map(|v| v.ip)))),
             host_gateway: eps.first().map(|e| e.gateway).or_else(host_address),
             dns: eps.iter().find(|e| e.network.has_dns()).map(|e| e.gateway),
         }
@@ -172,7 +192,7 @@ impl Engine {
             None => None,
         };
         Ok(Networking {
-            ips: eps.iter().map(|(_, a)| a.ip).collect(),
+            ips: addresses(eps.iter().map(|(_, a)| (a.ip, a.ip6))),
             host_gateway: match eps.first() {
                 Some((n, _)) => Some(n.gateway()?),
                 None => host_address(),
@@ -224,15 +244,16 @@ impl Engine {
         Ok(())
     }
 
-    /// `network connect [--alias A] [--ip IP] NET CTR`: recorded in the container's
-    /// settings, and on a running container a new `ethN` at once (with its
-    /// /etc/hosts line and DNS records).
+    /// `network connect [--alias A] [--ip IP] [--ip6 IP6] NET CTR`: recorded in the
+    /// container's settings, and on a running container a new `ethN` at once (with
+    /// its /etc/hosts lines and DNS records).
     pub fn network_connect(
         &self,
         network: &str,
         container: &str,
         aliases: &[String],
         ip: Option<&str>,
+        ip6: Option<&str>,
     ) -> Result<()> {
         let c = self.find(container)?;
         let mode = &c.settings.host_config.network_mode;
@@ -250,6 +271,7 @@ impl Engine {
             network: network.to_string(),
             aliases: aliases.to_vec(),
             ipv4_address: ip.unwrap_or_default().to_string(),
+            ipv6_address: ip6.unwrap_or_default().to_string(),
             mac_address: String::new(),
         };
         self.check_endpoint(&mut ep)?;

@@ -7,10 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
 use std::path::Path;
 
 use berth_network::ports::Forward;
+use berth_network::Endpoint;
 use rustix::fs::{flock, FlockOperation};
 
 use crate::engine::Engine;
@@ -61,15 +62,28 @@ fn split_key(key: &str) -> Result<(u16, String)> {
 }
 
 /// A published port already taken (by berth): same protocol and port, and the same
-/// address or either on every address.
-fn clashes(taken: &[(Ipv4Addr, u16, String)], ip: Ipv4Addr, port: u16, proto: &str) -> bool {
+/// address or either on every address of the family (`0.0.0.0` and `::` are two
+/// DNAT rules in two tables, which never meet).
+fn clashes(taken: &[(IpAddr, u16, String)], ip: IpAddr, port: u16, proto: &str) -> bool {
     taken.iter().any(|(i, p, pr)| {
-        *p == port && pr == proto && (*i == ip || i.is_unspecified() || ip.is_unspecified())
+        *p == port
+            && pr == proto
+            && i.is_ipv4() == ip.is_ipv4()
+            && (*i == ip || i.is_unspecified() || ip.is_unspecified())
     })
 }
 
+/// How a host address is written beside a port: `[::]` for IPv6, as Docker does.
+pub fn host_addr(ip: &str) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    }
+}
+
 /// Whether a host socket holds the port (a listening TCP socket or a bound UDP one).
-fn host_free(ip: Ipv4Addr, port: u16, proto: &str) -> bool {
+fn host_free(ip: IpAddr, port: u16, proto: &str) -> bool {
     match proto {
         "tcp" => TcpListener::bind((ip, port)).is_ok(),
         "udp" => UdpSocket::bind((ip, port)).is_ok(),
@@ -78,7 +92,7 @@ fn host_free(ip: Ipv4Addr, port: u16, proto: &str) -> bool {
 }
 
 /// A port the kernel considers free on `ip`, from its ephemeral range.
-fn kernel_pick(ip: Ipv4Addr, proto: &str) -> Option<u16> {
+fn kernel_pick(ip: IpAddr, proto: &str) -> Option<u16> {
     match proto {
         "udp" => UdpSocket::bind((ip, 0))
             .ok()?
@@ -93,9 +107,9 @@ fn kernel_pick(ip: Ipv4Addr, proto: &str) -> Option<u16> {
     }
 }
 
-fn in_use(ip: Ipv4Addr, port: u16, proto: &str, why: &str) -> EngineError {
+fn in_use(ip: IpAddr, port: u16, proto: &str, why: &str) -> EngineError {
     EngineError::invalid(
-        format!("publishing {ip}:{port}/{proto}"),
+        format!("publishing {}:{port}/{proto}", host_addr(&ip.to_string())),
         format!("{why}; pick another host port or stop what holds it"),
     )
 }
@@ -103,13 +117,13 @@ fn in_use(ip: Ipv4Addr, port: u16, proto: &str, why: &str) -> EngineError {
 fn choose(
     b: &PortBinding,
     proto: &str,
-    default_ip: Ipv4Addr,
-    taken: &[(Ipv4Addr, u16, String)],
-) -> Result<(Ipv4Addr, u16)> {
+    default_ip: IpAddr,
+    taken: &[(IpAddr, u16, String)],
+) -> Result<(IpAddr, u16)> {
     let ip = match b.host_ip.as_str() {
         "" => default_ip,
         s => s.parse().map_err(|_| {
-            EngineError::invalid(format!("host address {s:?}"), "not an IPv4 address")
+            EngineError::invalid(format!("host address {s:?}"), "not an IP address")
         })?,
     };
     let usable = |p: u16| !clashes(taken, ip, p, proto) && host_free(ip, p, proto);
@@ -174,7 +188,7 @@ impl Engine {
     }
 
     /// Every published port of the store's other containers.
-    fn taken_ports(&self, except: &str) -> Vec<(Ipv4Addr, u16, String)> {
+    fn taken_ports(&self, except: &str) -> Vec<(IpAddr, u16, String)> {
         let dir = self.layout().run_root.join("containers");
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -195,10 +209,13 @@ impl Engine {
         out
     }
 
-    /// Resolves and publishes the container's ports to `ip` behind `bridge`; the run
-    /// directory must exist. Serialised across processes by a lock in the run root,
-    /// so two starts cannot take the same port.
-    pub(crate) fn publish(&self, c: &Container, bridge: &str, ip: Ipv4Addr) -> Result<()> {
+    /// Resolves and publishes the container's ports to its address on `ep` (its
+    /// first network); the run directory must exist. A binding without a host
+    /// address is published on `0.0.0.0` and, when the network has IPv6, on `::` with
+    /// the same port, as Docker does. Serialised across processes by a lock in the
+    /// run root, so two starts cannot take the same port.
+    pub(crate) fn publish(&self, c: &Container, ep: &Endpoint) -> Result<()> {
+        let (bridge, ip, ip6) = (&ep.network.bridge, ep.ip, ep.v6.map(|v| v.ip));
         let wanted = requested(&c.settings);
         if wanted.is_empty() {
             return Ok(());
@@ -219,19 +236,47 @@ impl Engine {
         for (key, bindings) in &wanted {
             let (cport, proto) = split_key(key)?;
             for b in bindings {
-                let (hip, hport) = choose(b, &proto, Ipv4Addr::UNSPECIFIED, &taken)?;
-                taken.push((hip, hport, proto.clone()));
-                map.entry(key.clone()).or_default().push(PortBinding {
-                    host_ip: hip.to_string(),
-                    host_port: hport.to_string(),
-                });
-                forwards.push(Forward {
-                    host_ip: (!hip.is_unspecified()).then_some(hip),
-                    host_port: hport,
-                    proto: proto.clone(),
-                    container_ip: ip,
-                    container_port: cport,
-                });
+                let any4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+                let (hip, hport) = choose(b, &proto, any4, &taken)?;
+                let mut on = vec![hip];
+                if b.host_ip.is_empty() && ip6.is_some() {
+                    let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+                    let same = PortBinding {
+                        host_ip: String::new(),
+                        host_port: hport.to_string(),
+                    };
+                    on.push(choose(&same, &proto, any6, &taken)?.0);
+                }
+                for hip in on {
+                    let container_ip = match hip {
+                        IpAddr::V4(_) => IpAddr::V4(ip),
+                        IpAddr::V6(h) => match ip6 {
+                            Some(i6) => IpAddr::V6(i6),
+                            None => {
+                                return Err(EngineError::invalid(
+                                    format!("publishing [{h}]:{hport}/{proto}"),
+                                    format!(
+                                        "network {} has no IPv6 (create it with --ipv6) or \
+                                         publish on an IPv4 address",
+                                        ep.network.name
+                                    ),
+                                ))
+                            }
+                        },
+                    };
+                    taken.push((hip, hport, proto.clone()));
+                    map.entry(key.clone()).or_default().push(PortBinding {
+                        host_ip: hip.to_string(),
+                        host_port: hport.to_string(),
+                    });
+                    forwards.push(Forward {
+                        host_ip: (!hip.is_unspecified()).then_some(hip),
+                        host_port: hport,
+                        proto: proto.clone(),
+                        container_ip,
+                        container_port: cport,
+                    });
+                }
             }
         }
         // Recorded before the rules go in, so a failure half way is still cleaned up
@@ -249,7 +294,14 @@ impl Engine {
         if !path.exists() && !wants_ports(&c.settings) {
             return;
         }
-        if let Err(e) = berth_network::ports::unpublish(&c.id) {
+        // IPv6 chains exist only if it published on an IPv6 address (recorded before
+        // the rules went in) or asked to.
+        let v6 = read_map(&path)
+            .values()
+            .chain(c.settings.host_config.port_bindings.values())
+            .flatten()
+            .any(|b| b.host_ip.contains(':'));
+        if let Err(e) = berth_network::ports::unpublish(&c.id, v6) {
             eprintln!(
                 "berth: unpublishing the ports of container {}: {e}",
                 c.short_id()
@@ -272,10 +324,21 @@ mod tests {
 
     #[test]
     fn clash_rules() {
-        let any = Ipv4Addr::UNSPECIFIED;
-        let lo: Ipv4Addr = "127.0.0.1".parse().unwrap();
-        let other: Ipv4Addr = "127.0.0.2".parse().unwrap();
+        let any: IpAddr = Ipv4Addr::UNSPECIFIED.into();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let other: IpAddr = "127.0.0.2".parse().unwrap();
         let taken = vec![(lo, 8080, "tcp".to_string())];
+        // The families' wildcards are separate rules.
+        let any6: IpAddr = Ipv6Addr::UNSPECIFIED.into();
+        assert!(!clashes(&taken, any6, 8080, "tcp"));
+        assert!(clashes(
+            &[(any6, 8080, "tcp".into())],
+            "::1".parse().unwrap(),
+            8080,
+            "tcp"
+        ));
+        assert_eq!(host_addr("::"), "[::]");
+        assert_eq!(host_addr("0.0.0.0"), "0.0.0.0");
         assert!(clashes(&taken, lo, 8080, "tcp"));
         assert!(clashes(&taken, any, 8080, "tcp"));
         assert!(!clashes(&taken, other, 8080, "tcp"));
@@ -285,7 +348,7 @@ mod tests {
 
     #[test]
     fn choose_fixed_range_and_free() {
-        let lo = Ipv4Addr::LOCALHOST;
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
         // A port a host socket holds is refused, and skipped in a range.
         let held = TcpListener::bind((lo, 0)).unwrap();
         let hp = held.local_addr().unwrap().port();

@@ -157,7 +157,7 @@ impl Engine {
                         }
                     }
                     None => {
-                        let _ = berth_network::ports::unpublish(&id);
+                        let _ = berth_network::ports::unpublish(&id, net.ipv6());
                         berth_network::detach(self.db(), &self.layout().run_root, &id, false)?;
                     }
                 }

@@ -284,7 +284,7 @@ impl Engine {
         fs::create_dir_all(&run_dir).ctx(|| format!("creating {}", run_dir.display()))?;
         // Ports are published to the first network's address, as Docker's are.
         if let Some(ep) = endpoints.first() {
-            if let Err(e) = self.publish(&c, &ep.network.bridge, ep.ip) {
+            if let Err(e) = self.publish(&c, ep) {
                 self.disconnect(&c);
                 return Err(e);
             }

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use berth_store::Db;
 use rusqlite::{params, OptionalExtension};
@@ -103,6 +103,8 @@ pub struct Allocation {
     pub network_id: String,
     pub container_id: String,
     pub ip: Ipv4Addr,
+    /// Its IPv6 address, on an `--ipv6` network.
+    pub ip6: Option<Ipv6Addr>,
     pub mac: String,
     /// The interface it is in the container: `eth0`, `eth1`, ...
     pub ifname: String,
@@ -127,6 +129,8 @@ struct DnsColumn {
 pub struct Request {
     /// `--ip`.
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6` (only on an `--ipv6` network).
+    pub ip6: Option<Ipv6Addr>,
     /// `--mac-address` (already validated); else derived from the address.
     pub mac: Option<String>,
     pub ifname: String,
@@ -173,8 +177,10 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 /// The container's address on the network: the one it already holds (a restart keeps
 /// it), else `req.ip` (`--ip`, anywhere in the subnet), else the lowest free host
-/// address of the network's pool (`--ip-range`, or the whole subnet). The row also
-/// records the interface and the DNS names, refreshed on every call.
+/// address of the network's pool (`--ip-range`, or the whole subnet). On an `--ipv6`
+/// network the same for its IPv6 address (`--ip6`, else the lowest free one after
+/// the gateway). The row also records the interface and the DNS names, refreshed on
+/// every call.
 pub fn allocate(db: &Db, net: &Network, container_id: &str, req: &Request) -> Result<Allocation> {
     let subnet = Subnet::parse(&net.subnet)?;
     let pool = net.pool()?;
@@ -182,6 +188,7 @@ pub fn allocate(db: &Db, net: &Network, container_id: &str, req: &Request) -> Re
         .gateway
         .parse()
         .map_err(|_| NetError::invalid("gateway", net.gateway.clone()))?;
+    let v6 = net.v6()?;
     let requested = req.ip;
     if let Some(ip) = requested {
         if !subnet.is_host(ip) || ip == gateway {
@@ -194,45 +201,40 @@ pub fn allocate(db: &Db, net: &Network, container_id: &str, req: &Request) -> Re
             ));
         }
     }
+    if let Some(ip6) = req.ip6 {
+        check_ip6(net, ip6)?;
+    }
     let names = serde_json::to_string(&DnsColumn {
         names: req.dns_names.clone(),
         servers: req.dns_servers.clone(),
     })
     .unwrap_or_default();
     let outcome = db.write(|tx| {
-        let held: Option<String> = tx
+        let held: Option<(String, Option<String>)> = tx
             .query_row(
-                "SELECT ip FROM network_allocations WHERE network_id = ?1 AND container_id = ?2",
+                "SELECT ip, ip6 FROM network_allocations \
+                 WHERE network_id = ?1 AND container_id = ?2",
                 params![net.id, container_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        if let Some(ip) = held {
+        if held.is_some() {
             tx.execute(
                 "DELETE FROM network_allocations WHERE network_id = ?1 AND container_id = ?2",
                 params![net.id, container_id],
             )?;
-            let ip: Ipv4Addr = ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
-            if requested.is_none_or(|r| r == ip) {
-                let mac = req.mac.clone().unwrap_or_else(|| mac_for(ip));
-                tx.execute(
-                    "INSERT INTO network_allocations \
-                     (network_id, container_id, ip, mac, ifname, dns) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![net.id, container_id, ip.to_string(), mac, req.ifname, names],
-                )?;
-                return Ok(Ok(ip));
-            }
         }
-        let ip = match requested {
-            Some(ip) => ip,
-            None => {
-                let mut stmt =
-                    tx.prepare("SELECT ip FROM network_allocations WHERE network_id = ?1")?;
-                let used: HashSet<Ipv4Addr> = stmt
-                    .query_map([&net.id], |r| r.get::<_, String>(0))?
-                    .filter_map(|r| r.ok()?.parse().ok())
-                    .collect();
+        let held4 = held
+            .as_ref()
+            .and_then(|(ip, _)| ip.parse::<Ipv4Addr>().ok());
+        let held6 = held
+            .as_ref()
+            .and_then(|(_, ip6)| ip6.as_deref()?.parse::<Ipv6Addr>().ok());
+        let ip = match (held4, requested) {
+            (Some(h), r) if r.is_none_or(|r| r == h) => h,
+            (_, Some(r)) => r,
+            (_, None) => {
+                let used: HashSet<Ipv4Addr> = used(tx, &net.id, "ip")?;
                 let first = u32::from(pool.network());
                 let last = u32::from(pool.broadcast());
                 let free = (first..=last)
@@ -244,20 +246,49 @@ pub fn allocate(db: &Db, net: &Network, container_id: &str, req: &Request) -> Re
                 }
             }
         };
+        let ip6 = match (v6, held6, req.ip6) {
+            (None, _, _) => None,
+            (Some(_), Some(h), r) if r.is_none_or(|r| r == h) => Some(h),
+            (Some(_), _, Some(r)) => Some(r),
+            (Some((s6, gw6)), _, None) => {
+                let used: HashSet<Ipv6Addr> = used(tx, &net.id, "ip6")?;
+                // Lowest free after the subnet's own address: at most one more than
+                // there are allocations and gateway to step over.
+                let first = u128::from(s6.network());
+                let last = u128::from(s6.last());
+                let free = (first..=last)
+                    .map(Ipv6Addr::from)
+                    .take(used.len() + 3)
+                    .find(|ip| s6.is_host(*ip) && *ip != gw6 && !used.contains(ip));
+                match free {
+                    Some(ip) => Some(ip),
+                    None => return Ok(Err(())),
+                }
+            }
+        };
         let mac = req.mac.clone().unwrap_or_else(|| mac_for(ip));
         tx.execute(
             "INSERT INTO network_allocations \
-             (network_id, container_id, ip, mac, ifname, dns) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![net.id, container_id, ip.to_string(), mac, req.ifname, names],
+             (network_id, container_id, ip, mac, ifname, dns, ip6) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                net.id,
+                container_id,
+                ip.to_string(),
+                mac,
+                req.ifname,
+                names,
+                ip6.map(|i| i.to_string())
+            ],
         )?;
-        Ok(Ok(ip))
+        Ok(Ok((ip, ip6)))
     });
     match outcome {
-        Ok(Ok(ip)) => Ok(Allocation {
+        Ok(Ok((ip, ip6))) => Ok(Allocation {
             network_id: net.id.clone(),
             container_id: container_id.to_string(),
             ip,
+            ip6,
             mac: req.mac.clone().unwrap_or_else(|| mac_for(ip)),
             ifname: req.ifname.clone(),
             dns_names: req.dns_names.clone(),
@@ -273,11 +304,49 @@ pub fn allocate(db: &Db, net: &Network, container_id: &str, req: &Request) -> Re
         }),
         Err(berth_store::StoreError::Sqlite(e)) if is_unique_violation(&e) => {
             Err(NetError::AddressInUse {
-                ip: requested.map(|i| i.to_string()).unwrap_or_default(),
+                ip: requested
+                    .map(|i| i.to_string())
+                    .or(req.ip6.map(|i| i.to_string()))
+                    .unwrap_or_default(),
                 network: net.name.clone(),
             })
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The addresses of one family (`ip` or `ip6` column) held on the network.
+fn used<T: std::str::FromStr + std::hash::Hash + Eq>(
+    tx: &rusqlite::Transaction<'_>,
+    network_id: &str,
+    column: &str,
+) -> rusqlite::Result<HashSet<T>> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT {column} FROM network_allocations WHERE network_id = ?1 AND {column} IS NOT NULL"
+    ))?;
+    let out = stmt
+        .query_map([network_id], |r| r.get::<_, String>(0))?
+        .filter_map(|r| r.ok()?.parse().ok())
+        .collect();
+    Ok(out)
+}
+
+/// Checks an `--ip6`: the network has IPv6 and it is a host address of its subnet
+/// other than the gateway.
+pub fn check_ip6(net: &Network, ip6: Ipv6Addr) -> Result<()> {
+    match net.v6()? {
+        None => Err(NetError::invalid(
+            format!("--ip6 {ip6}"),
+            format!("network {} has no IPv6 (create it with --ipv6)", net.name),
+        )),
+        Some((s6, gw6)) if !s6.is_host(ip6) || ip6 == gw6 => Err(NetError::invalid(
+            format!("--ip6 {ip6}"),
+            format!(
+                "not a free host address of network {} ({s6}, gateway {gw6})",
+                net.name
+            ),
+        )),
+        Some(_) => Ok(()),
     }
 }
 
@@ -334,7 +403,7 @@ pub fn release_one(db: &Db, network_id: &str, container_id: &str) -> Result<()> 
     Ok(())
 }
 
-const ALLOC_COLUMNS: &str = "network_id, container_id, ip, mac, ifname, dns";
+const ALLOC_COLUMNS: &str = "network_id, container_id, ip, mac, ifname, dns, ip6";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Allocation> {
     let dns: DnsColumn = serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default();
@@ -345,6 +414,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Allocation> {
             .get::<_, String>(2)?
             .parse()
             .unwrap_or(Ipv4Addr::UNSPECIFIED),
+        ip6: r.get::<_, Option<String>>(6)?.and_then(|s| s.parse().ok()),
         mac: r.get(3)?,
         ifname: r.get(4)?,
         dns_names: dns.names,
@@ -549,5 +619,90 @@ mod tests {
             allocate(&db, &n, "c4", &Request::default()).unwrap().ip,
             Ipv4Addr::new(10, 199, 7, 2)
         );
+    }
+
+    #[test]
+    fn ipv6_addresses_beside_the_v4_ones() {
+        let (_d, db) = db();
+        let n = records::create(
+            &db,
+            NewNetwork {
+                name: "v6".into(),
+                subnet: Some("10.199.11.0/24".into()),
+                ipv6: true,
+                subnet6: Some("fd00:199:11::/64".into()),
+                ..Default::default()
+            },
+            &[],
+        )
+        .unwrap();
+        assert_eq!(n.gateway6, "fd00:199:11::1");
+        let a = allocate(&db, &n, "c1", &Request::default()).unwrap();
+        assert_eq!(a.ip6, Some("fd00:199:11::2".parse().unwrap()));
+        let want: Ipv6Addr = "fd00:199:11::50".parse().unwrap();
+        let b = Request {
+            ip6: Some(want),
+            ..Default::default()
+        };
+        assert_eq!(allocate(&db, &n, "c2", &b).unwrap().ip6, Some(want));
+        assert!(matches!(
+            allocate(&db, &n, "c3", &b),
+            Err(NetError::AddressInUse { .. })
+        ));
+        // A restart keeps both; the next automatic one skips what is taken.
+        assert_eq!(
+            allocate(&db, &n, "c1", &Request::default()).unwrap().ip6,
+            a.ip6
+        );
+        let c = allocate(&db, &n, "c4", &Request::default()).unwrap();
+        assert_eq!(c.ip6, Some("fd00:199:11::3".parse().unwrap()));
+        assert_eq!(of_container(&db, "c4").unwrap()[0].ip6, c.ip6);
+        // The gateway, the subnet's own address, another subnet: refused.
+        for bad in ["fd00:199:11::1", "fd00:199:11::", "fd00:199:12::5"] {
+            let r = Request {
+                ip6: Some(bad.parse().unwrap()),
+                ..Default::default()
+            };
+            assert!(allocate(&db, &n, "c5", &r).is_err(), "{bad}");
+        }
+        // A v4-only network has none, and refuses --ip6.
+        let v4 = net(&db, "10.199.12.0/24");
+        assert_eq!(
+            allocate(&db, &v4, "c6", &Request::default()).unwrap().ip6,
+            None
+        );
+        let r = Request {
+            ip6: Some(want),
+            ..Default::default()
+        };
+        assert!(allocate(&db, &v4, "c7", &r).is_err());
+        // Without a v6 subnet, a unique local /64 from the network's id.
+        let auto = records::create(
+            &db,
+            NewNetwork {
+                name: "auto6".into(),
+                ipv6: true,
+                ..Default::default()
+            },
+            &[],
+        )
+        .unwrap();
+        let (s6, gw6) = auto.v6().unwrap().unwrap();
+        assert_eq!((s6.addr.octets()[0], s6.prefix), (0xfd, 64));
+        assert_eq!(gw6, s6.first_host());
+        // A v6 subnet without --ipv6, or one overlapping another network's: refused.
+        let no_flag = NewNetwork {
+            name: "x".into(),
+            subnet6: Some("fd00:5::/64".into()),
+            ..Default::default()
+        };
+        assert!(records::create(&db, no_flag, &[]).is_err());
+        let overlap = NewNetwork {
+            name: "y".into(),
+            ipv6: true,
+            subnet6: Some("fd00:199::/32".into()),
+            ..Default::default()
+        };
+        assert!(records::create(&db, overlap, &[]).is_err());
     }
 }

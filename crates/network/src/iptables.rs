@@ -24,6 +24,13 @@ fn run(args: &[&str]) -> std::io::Result<std::process::Output> {
     Command::new("iptables").arg("-w").args(args).output()
 }
 
+fn no_ipv6(what: &str) -> NetError {
+    NetError::invalid(
+        what,
+        "the iptables fallback handles IPv4 only: install nftables (the nft tool) for IPv6",
+    )
+}
+
 /// Runs one iptables command that must succeed.
 fn ipt(args: &[&str]) -> Result<()> {
     let out = run(args).map_err(|e| {
@@ -94,6 +101,9 @@ fn network_chains(net: &Network) -> [(&'static str, &'static str, String); 3] {
 
 /// The network's NAT and isolation, as [`crate::nft::rules_for`] writes them.
 pub fn apply(net: &Network) -> Result<()> {
+    if net.ipv6() {
+        return Err(no_ipv6(&format!("network {}", net.name)));
+    }
     let subnet = net.subnet()?;
     let cidr = format!("{}/{}", subnet.network(), subnet.prefix);
     let gw = net.gateway()?.to_string();
@@ -209,6 +219,9 @@ fn bridge_cidr(bridge: &str) -> Result<String> {
 
 /// The container's published ports, as [`crate::ports::rules_for`] writes them.
 pub fn publish(container_id: &str, bridge: &str, forwards: &[Forward]) -> Result<()> {
+    if let Some(f) = forwards.iter().find(|f| f.container_ip.is_ipv6()) {
+        return Err(no_ipv6(&format!("publishing port {} on IPv6", f.host_port)));
+    }
     let cidr = bridge_cidr(bridge)?;
     let [pre, out, pst] = container_chains(container_id);
     let tag = format!(

@@ -15,10 +15,11 @@ pub mod nft;
 pub mod pool;
 pub mod ports;
 pub mod records;
+pub mod subnet6;
 
 use std::collections::HashSet;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -47,10 +48,20 @@ pub struct Endpoint {
     pub prefix: u8,
     pub mac: String,
     pub gateway: Ipv4Addr,
+    /// On an `--ipv6` network: its IPv6 address, prefix length and gateway.
+    pub v6: Option<V6>,
     pub netns: PathBuf,
     pub host_veth: String,
     /// Its name in the container: `eth0`, `eth1`, ...
     pub ifname: String,
+}
+
+/// A container's IPv6 address on an `--ipv6` network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V6 {
+    pub ip: Ipv6Addr,
+    pub prefix: u8,
+    pub gateway: Ipv6Addr,
 }
 
 fn nl() -> Result<Netlink> {
@@ -82,6 +93,11 @@ pub fn ensure_bridge(net: &Network) -> Result<Vec<String>> {
         libc::EEXIST,
     )
     .map_err(|e| NetError::io(what("addressing"), e))?;
+    if let Some((s6, gw6)) = net.v6()? {
+        enable_ipv6_on(&net.bridge)?;
+        ok_if(nl.add_addr6(idx, gw6, s6.prefix), libc::EEXIST)
+            .map_err(|e| NetError::io(what("adding the IPv6 gateway to"), e))?;
+    }
     nl.set_up(idx)
         .map_err(|e| NetError::io(what("bringing up"), e))?;
     nft::apply(net)?;
@@ -93,7 +109,31 @@ pub fn ensure_bridge(net: &Network) -> Result<Vec<String>> {
                 .to_string(),
         );
     }
+    if !net.internal && net.ipv6() && nft::enable_ip6_forward()? {
+        notices.push(
+            "net.ipv6.conf.all.forwarding was 0: set it to 1 so containers on IPv6 networks \
+             reach other networks through NAT (interfaces with accept_ra=1 now ignore router \
+             advertisements; set accept_ra=2 where the host relies on them)"
+                .to_string(),
+        );
+    }
     Ok(notices)
+}
+
+/// Lets a bridge hold IPv6 addresses on a host whose new interfaces start with IPv6
+/// disabled (`net.ipv6.conf.default.disable_ipv6=1`).
+fn enable_ipv6_on(bridge: &str) -> Result<()> {
+    let p = format!("/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6");
+    match std::fs::read_to_string(&p) {
+        Ok(v) if v.trim() == "1" => {
+            std::fs::write(&p, "0").map_err(|e| NetError::io(format!("writing {p}"), e))
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(NetError::io(
+            format!("reading {p} (is IPv6 disabled in the kernel?)"),
+            e,
+        )),
+    }
 }
 
 /// `network create`: the row, then the bridge and its rules (the row is deleted again
@@ -178,6 +218,8 @@ pub struct EndpointRequest {
     /// The network's name or id.
     pub network: String,
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6`.
+    pub ip6: Option<Ipv6Addr>,
     /// A `--mac-address` checked with [`ipam::check_mac`].
     pub mac: Option<String>,
     /// The names the embedded DNS answers for it (container name, aliases, short id).
@@ -222,12 +264,14 @@ pub fn attach(
         if pooled.is_none() {
             netns::create(&file)?;
         }
-        let mut eps = Vec::new();
+        let mut eps: Vec<Endpoint> = Vec::new();
         let mut notices = Vec::new();
         for (i, r) in requests.iter().enumerate() {
             let at = Plumbing {
                 ifname: format!("eth{i}"),
                 default_route: i == 0,
+                // The first network with IPv6 carries the v6 default route.
+                default_route6: !eps.iter().any(|e| e.v6.is_some()),
                 pooled: pooled.take(),
             };
             let (ep, n) = connect_one(db, run_root, container_id, r, at)?;
@@ -279,6 +323,8 @@ struct Plumbing {
     ifname: String,
     /// Whether its gateway is the default route (the first network's is).
     default_route: bool,
+    /// Whether its IPv6 gateway (if it has one) is the IPv6 default route.
+    default_route6: bool,
     /// The idle host end of a namespace taken from the network's pool, whose
     /// `eth0` is there already.
     pooled: Option<String>,
@@ -307,6 +353,7 @@ fn connect_one(
         container_id,
         &ipam::Request {
             ip: r.ip,
+            ip6: r.ip6,
             mac: r.mac.clone(),
             ifname: ifname.to_string(),
             dns_names: if net.has_dns() {
@@ -322,12 +369,20 @@ fn connect_one(
         prefix: net.subnet()?.prefix,
         mac: alloc.mac.clone(),
         gateway: net.gateway()?,
+        v6: match (alloc.ip6, net.v6()?) {
+            (Some(ip), Some((s6, gw6))) => Some(V6 {
+                ip,
+                prefix: s6.prefix,
+                gateway: gw6,
+            }),
+            _ => None,
+        },
         netns: netns::path(run_root, container_id),
         host_veth: host_veth_for(container_id, ifname),
         ifname: ifname.to_string(),
         network: net,
     };
-    if let Err(e) = plumb(&ep, at.default_route, at.pooled.as_deref()) {
+    if let Err(e) = plumb(&ep, &at) {
         let _ = ok_if(nl()?.del_link(&ep.host_veth), libc::ENODEV);
         let _ = ipam::release_one(db, &ep.network.id, container_id);
         return Err(e);
@@ -335,7 +390,10 @@ fn connect_one(
     Ok((ep, notices))
 }
 
-fn plumb(ep: &Endpoint, default_route: bool, pooled: Option<&str>) -> Result<()> {
+fn plumb(ep: &Endpoint, at: &Plumbing) -> Result<()> {
+    let (default_route, pooled) = (at.default_route, at.pooled.as_deref());
+    let v6 = ep.v6;
+    let default_route6 = at.default_route6;
     let nl = nl()?;
     ok_if(nl.del_link(&ep.host_veth), libc::ENODEV)
         .map_err(|e| NetError::io(format!("deleting stale {}", ep.host_veth), e))?;
@@ -385,6 +443,13 @@ fn plumb(ep: &Endpoint, default_route: bool, pooled: Option<&str>) -> Result<()>
         if default_route {
             ok_if(nl.add_default_route(gw), libc::EEXIST)?;
         }
+        // Added once the link is up: the kernel drops a down link's IPv6 addresses.
+        if let Some(v6) = v6 {
+            nl.add_addr6(eth, v6.ip, v6.prefix)?;
+            if default_route6 {
+                ok_if(nl.add_default_route6(v6.gateway), libc::EEXIST)?;
+            }
+        }
         Ok(())
     })
     .map_err(|e| {
@@ -418,6 +483,7 @@ pub fn connect_running(
     let at = Plumbing {
         ifname: format!("eth{n}"),
         default_route: held.is_empty(),
+        default_route6: !held.iter().any(|a| a.ip6.is_some()),
         pooled: None,
     };
     let (ep, mut notices) = connect_one(db, run_root, container_id, r, at)?;
@@ -454,8 +520,18 @@ pub fn disconnect_running(
     let rest = ipam::of_container(db, container_id)?;
     if let (Some(first), true) = (rest.first(), netns::is_mounted(&file)) {
         let gw = records::find(db, &first.network_id)?.gateway()?;
+        // Each family's default route goes via the first network that has it.
+        let gw6 = match rest.iter().find(|a| a.ip6.is_some()) {
+            Some(a) => records::find(db, &a.network_id)?.v6()?.map(|(_, g)| g),
+            None => None,
+        };
         netns::run_in(&file, move || {
-            ok_if(Netlink::open()?.add_default_route(gw), libc::EEXIST)
+            let nl = Netlink::open()?;
+            ok_if(nl.add_default_route(gw), libc::EEXIST)?;
+            match gw6 {
+                Some(g) => ok_if(nl.add_default_route6(g), libc::EEXIST),
+                None => Ok(()),
+            }
         })
         .map_err(|e| {
             NetError::io(
@@ -517,7 +593,10 @@ fn return_to_pool(
     a: &ipam::Allocation,
     file: &Path,
 ) -> bool {
-    let Ok(prefix) = records::find(db, &a.network_id).and_then(|n| Ok(n.subnet()?.prefix)) else {
+    let Ok(net) = records::find(db, &a.network_id) else {
+        return false;
+    };
+    let (Ok(subnet), Ok(v6)) = (net.subnet(), net.v6()) else {
         return false;
     };
     let r = pool::Returned {
@@ -525,7 +604,8 @@ fn return_to_pool(
         container_id,
         file,
         ip: a.ip,
-        prefix,
+        prefix: subnet.prefix,
+        ip6: a.ip6.zip(v6.map(|(s6, _)| s6.prefix)),
     };
     pool::give_back(run_root, &r).unwrap_or(false)
 }

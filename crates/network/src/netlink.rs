@@ -7,7 +7,7 @@
 //! socket need no runtime, no extra threads and no new dependencies.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const NLMSG_ERROR: u16 = 2;
@@ -35,6 +35,9 @@ const VETH_INFO_PEER: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_BROADCAST: u16 = 4;
+/// `ifaddrmsg.ifa_flags`: no duplicate address detection, so the address is usable
+/// at once instead of tentative for a second or more (the subnet is berth's alone).
+const IFA_F_NODAD: u8 = 0x02;
 
 const RTA_GATEWAY: u16 = 5;
 const RT_TABLE_MAIN: u8 = 254;
@@ -324,27 +327,78 @@ impl Netlink {
         self.request(m)
     }
 
+    /// Adds the IPv6 `ip/prefix` to a link, without duplicate address detection;
+    /// `EEXIST` when it has it.
+    pub fn add_addr6(&self, index: i32, ip: Ipv6Addr, prefix: u8) -> io::Result<()> {
+        let mut m = Msg::new(
+            RTM_NEWADDR,
+            NLM_F_CREATE | NLM_F_EXCL,
+            &ifaddr6(index, prefix, IFA_F_NODAD),
+        );
+        m.attr(IFA_LOCAL, &ip.octets())
+            .attr(IFA_ADDRESS, &ip.octets());
+        self.request(m)
+    }
+
+    /// Removes the IPv6 `ip/prefix` from a link; `EADDRNOTAVAIL` when it does not
+    /// have it.
+    pub fn del_addr6(&self, index: i32, ip: Ipv6Addr, prefix: u8) -> io::Result<()> {
+        let mut m = Msg::new(RTM_DELADDR, 0, &ifaddr6(index, prefix, 0));
+        m.attr(IFA_LOCAL, &ip.octets())
+            .attr(IFA_ADDRESS, &ip.octets());
+        self.request(m)
+    }
+
     /// The default route via `gateway` in the main table.
     pub fn add_default_route(&self, gateway: Ipv4Addr) -> io::Result<()> {
-        // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
-        let h = [
-            libc::AF_INET as u8,
-            0,
-            0,
-            0,
-            RT_TABLE_MAIN,
-            RTPROT_BOOT,
-            RT_SCOPE_UNIVERSE,
-            RTN_UNICAST,
-            0,
-            0,
-            0,
-            0,
-        ];
-        let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &h);
+        let mut m = Msg::new(
+            RTM_NEWROUTE,
+            NLM_F_CREATE | NLM_F_EXCL,
+            &rtmsg(libc::AF_INET as u8),
+        );
         m.attr(RTA_GATEWAY, &gateway.octets());
         self.request(m)
     }
+
+    /// The IPv6 default route via `gateway` in the main table.
+    pub fn add_default_route6(&self, gateway: Ipv6Addr) -> io::Result<()> {
+        let mut m = Msg::new(
+            RTM_NEWROUTE,
+            NLM_F_CREATE | NLM_F_EXCL,
+            &rtmsg(libc::AF_INET6 as u8),
+        );
+        m.attr(RTA_GATEWAY, &gateway.octets());
+        self.request(m)
+    }
+}
+
+/// `struct ifaddrmsg` of an IPv6 address: family, prefixlen, flags, scope, index.
+fn ifaddr6(index: i32, prefix: u8, flags: u8) -> [u8; 8] {
+    let mut h = [0u8; 8];
+    h[0] = libc::AF_INET6 as u8;
+    h[1] = prefix;
+    h[2] = flags;
+    h[4..8].copy_from_slice(&(index as u32).to_ne_bytes());
+    h
+}
+
+/// `struct rtmsg` of a unicast route in the main table: family, dst_len, src_len,
+/// tos, table, protocol, scope, type, flags.
+fn rtmsg(family: u8) -> [u8; 12] {
+    [
+        family,
+        0,
+        0,
+        0,
+        RT_TABLE_MAIN,
+        RTPROT_BOOT,
+        RT_SCOPE_UNIVERSE,
+        RTN_UNICAST,
+        0,
+        0,
+        0,
+        0,
+    ]
 }
 
 /// The index of a link in the calling thread's network namespace.

@@ -7,7 +7,8 @@
 //! have changed its namespace stops, its namespace goes to the pool instead, with
 //! its address removed, its `eth0` down and its host end renamed `vp<12 hex>` and
 //! down, still on the bridge; the next container on the network takes it, renames
-//! the host end `vb<its id>` and gives `eth0` its own MAC, address and default route.
+//! the host end `vb<its id>` and gives `eth0` its own MAC, address and default route
+//! (and on an `--ipv6` network its IPv6 address and default route).
 //!
 //! Pool entries are namespace files under `<run_root>/netns-pool/<network id>/`,
 //! named after their idle host end. A berth process takes or returns one under the
@@ -16,7 +17,7 @@
 //! file holding it. The pool lives in the run root: a reboot empties it, as it
 //! empties the namespaces themselves; `network rm` drains it.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use crate::error::{NetError, Result};
@@ -88,6 +89,8 @@ pub struct Returned<'a> {
     pub file: &'a Path,
     pub ip: Ipv4Addr,
     pub prefix: u8,
+    /// Its IPv6 address and prefix length, on an `--ipv6` network.
+    pub ip6: Option<(Ipv6Addr, u8)>,
 }
 
 /// Puts a stopped container's namespace in its network's pool: `eth0` down and
@@ -101,12 +104,18 @@ pub fn give_back(run_root: &Path, r: &Returned<'_>) -> Result<bool> {
     if entries(&dir).len() >= MAX_IDLE {
         return Ok(false);
     }
-    let (ip, prefix) = (r.ip, r.prefix);
+    let (ip, prefix, ip6) = (r.ip, r.prefix, r.ip6);
     netns::run_in(r.file, move || {
         let nl = Netlink::open()?;
         let eth = netlink::index("eth0")?;
         nl.set_down(eth)?;
-        ok_if(nl.del_addr(eth, ip, prefix), libc::EADDRNOTAVAIL)
+        ok_if(nl.del_addr(eth, ip, prefix), libc::EADDRNOTAVAIL)?;
+        // Taking the link down normally drops its IPv6 addresses (and the v6 routes
+        // with them) already, unless the namespace keeps them (keep_addr_on_down).
+        match ip6 {
+            Some((ip6, p6)) => ok_if(nl.del_addr6(eth, ip6, p6), libc::EADDRNOTAVAIL),
+            None => Ok(()),
+        }
     })
     .map_err(|e| NetError::io(format!("resetting eth0 in {}", r.file.display()), e))?;
     let host = crate::host_veth(r.container_id);

@@ -12,22 +12,32 @@
 //! container's reply comes back through the host. berth adds no `accept` to any
 //! filter chain: a host firewall that drops forwarded traffic still decides.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde_json::{json, Value};
 
 use crate::error::{NetError, Result};
-use crate::nft::{self, TABLE};
+use crate::nft::{self, addr, chain, delete, flush, rule, table, Family};
 
-/// One published port, resolved: host address (`None`: every local address), host
-/// port, protocol, and where it goes.
+/// One published port, resolved: host address (`None`: every local address of the
+/// container address's family), host port, protocol, and where it goes. Host and
+/// container address are of one family: an IPv6 one goes in the `ip6` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forward {
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
     pub host_port: u16,
     pub proto: String,
-    pub container_ip: Ipv4Addr,
+    pub container_ip: IpAddr,
     pub container_port: u16,
+}
+
+impl Forward {
+    fn family(&self) -> Family {
+        match self.container_ip {
+            IpAddr::V4(_) => Family::Ip,
+            IpAddr::V6(_) => Family::Ip6,
+        }
+    }
 }
 
 fn chains(container_id: &str) -> [(String, &'static str, i32); 3] {
@@ -39,101 +49,113 @@ fn chains(container_id: &str) -> [(String, &'static str, i32); 3] {
     ]
 }
 
-fn base(name: &str, hook: &str, prio: i32) -> Value {
-    json!({"chain": {"family": "ip", "table": TABLE, "name": name,
-        "type": "nat", "hook": hook, "prio": prio, "policy": "accept"}})
-}
-
-fn rule(chain: &str, comment: &str, expr: Vec<Value>) -> Value {
-    json!({"add": {"rule": {"family": "ip", "table": TABLE, "chain": chain,
-        "comment": comment, "expr": expr}}})
-}
-
 fn eq(left: Value, right: Value) -> Value {
     json!({"match": {"op": "==", "left": left, "right": right}})
 }
 
-fn dnat_rule(chain: &str, tag: &str, f: &Forward) -> Value {
-    let daddr = match f.host_ip {
-        Some(ip) if !ip.is_unspecified() => eq(
-            json!({"payload": {"protocol": "ip", "field": "daddr"}}),
-            json!(ip.to_string()),
-        ),
-        _ => eq(
+fn dnat_rule(f: Family, chain: &str, tag: &str, fw: &Forward) -> Vec<Value> {
+    let mut expr = match fw.host_ip {
+        Some(ip) if !ip.is_unspecified() => vec![addr(f, "daddr", "==", json!(ip.to_string()))],
+        _ => vec![eq(
             json!({"fib": {"result": "type", "flags": ["daddr"]}}),
             json!("local"),
-        ),
+        )],
     };
-    rule(
-        chain,
-        tag,
-        vec![
-            daddr,
-            eq(
-                json!({"payload": {"protocol": f.proto, "field": "dport"}}),
-                json!(f.host_port),
-            ),
-            json!({"dnat": {"addr": f.container_ip.to_string(), "port": f.container_port}}),
-        ],
-    )
+    if f == Family::Ip6 && fw.host_ip.is_none_or(|ip| ip.is_unspecified()) {
+        // ::1 cannot be DNATed out of the host (see [`publish`]): leave it to
+        // whatever listens there instead of sending it into a black hole.
+        expr.push(addr(f, "daddr", "!=", json!("::1")));
+    }
+    expr.push(eq(
+        json!({"payload": {"protocol": fw.proto, "field": "dport"}}),
+        json!(fw.host_port),
+    ));
+    expr.push(json!({"dnat": {"addr": fw.container_ip.to_string(), "port": fw.container_port}}));
+    vec![rule(f, chain, tag, expr)]
+}
+
+/// The families a container's chains are in: IPv4 always (its chains are there
+/// even when it publishes only on IPv6, so removal needs no record), IPv6 when
+/// `v6`.
+fn families(v6: bool) -> Vec<Family> {
+    if v6 {
+        vec![Family::Ip, Family::Ip6]
+    } else {
+        vec![Family::Ip]
+    }
 }
 
 /// The batch that (re)writes the container's chains for `forwards` leaving through
 /// `bridge`.
 pub fn rules_for(container_id: &str, bridge: &str, forwards: &[Forward]) -> Value {
     let [pre, out, pst] = chains(container_id);
-    let mut batch = vec![json!({"add": {"table": {"family": "ip", "name": TABLE}}})];
-    for (name, hook, prio) in [&pre, &out, &pst] {
-        batch.push(json!({"add": base(name, hook, *prio)}));
-        batch.push(json!({"flush": {"chain": {"family": "ip", "table": TABLE, "name": name}}}));
-    }
+    let v6 = forwards.iter().any(|f| f.family() == Family::Ip6);
     let tag = format!(
         "berth container {}",
         &container_id[..container_id.len().min(12)]
     );
-    for f in forwards {
-        batch.push(dnat_rule(&pre.0, &tag, f));
-        batch.push(dnat_rule(&out.0, &tag, f));
+    let mut batch = Vec::new();
+    for fam in families(v6) {
+        batch.push(table(fam));
+        for (name, hook, prio) in [&pre, &out, &pst] {
+            batch.push(json!({"add": chain(fam, name, "nat", hook, *prio)}));
+            batch.push(flush(fam, name));
+        }
+        for f in forwards.iter().filter(|f| f.family() == fam) {
+            batch.extend(dnat_rule(fam, &pre.0, &tag, f));
+            batch.extend(dnat_rule(fam, &out.0, &tag, f));
+        }
+        // Connections from the host's loopback addresses, and hairpin connections
+        // from containers on the same bridge to a published port, are answered
+        // through the host: masquerade what was DNATed and leaves through the bridge
+        // it came from or comes from 127.0.0.0/8.
+        let dnat =
+            json!({"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}});
+        let oif = eq(json!({"meta": {"key": "oifname"}}), json!(bridge));
+        if fam == Family::Ip {
+            batch.push(rule(
+                fam,
+                &pst.0,
+                &tag,
+                vec![
+                    oif.clone(),
+                    dnat.clone(),
+                    addr(
+                        fam,
+                        "saddr",
+                        "==",
+                        json!({"prefix": {"addr": "127.0.0.0", "len": 8}}),
+                    ),
+                    json!({"masquerade": null}),
+                ],
+            ));
+        }
+        batch.push(rule(
+            fam,
+            &pst.0,
+            &tag,
+            vec![
+                oif,
+                eq(json!({"meta": {"key": "iifname"}}), json!(bridge)),
+                dnat,
+                json!({"masquerade": null}),
+            ],
+        ));
     }
-    // Connections from the host's loopback addresses, and hairpin connections from
-    // containers on the same bridge to a published port, are answered through the
-    // host: masquerade what was DNATed and leaves through the bridge it came from or
-    // comes from 127.0.0.0/8.
-    let dnat = json!({"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}});
-    let oif = eq(json!({"meta": {"key": "oifname"}}), json!(bridge));
-    batch.push(rule(
-        &pst.0,
-        &tag,
-        vec![
-            oif.clone(),
-            dnat.clone(),
-            eq(
-                json!({"payload": {"protocol": "ip", "field": "saddr"}}),
-                json!({"prefix": {"addr": "127.0.0.0", "len": 8}}),
-            ),
-            json!({"masquerade": null}),
-        ],
-    ));
-    batch.push(rule(
-        &pst.0,
-        &tag,
-        vec![
-            oif,
-            eq(json!({"meta": {"key": "iifname"}}), json!(bridge)),
-            dnat,
-            json!({"masquerade": null}),
-        ],
-    ));
     json!({"nftables": batch})
 }
 
-/// The batch that deletes the container's chains, whether or not they exist.
-pub fn removal_for(container_id: &str) -> Value {
-    let mut batch = vec![json!({"add": {"table": {"family": "ip", "name": TABLE}}})];
-    for (name, hook, prio) in chains(container_id) {
-        batch.push(json!({"add": base(&name, hook, prio)}));
-        batch.push(json!({"flush": {"chain": {"family": "ip", "table": TABLE, "name": name}}}));
-        batch.push(json!({"delete": {"chain": {"family": "ip", "table": TABLE, "name": name}}}));
+/// The batch that deletes the container's chains, whether or not they exist (those
+/// in the `ip6` table too when `v6`).
+pub fn removal_for(container_id: &str, v6: bool) -> Value {
+    let mut batch = Vec::new();
+    for fam in families(v6) {
+        batch.push(table(fam));
+        for (name, hook, prio) in chains(container_id) {
+            batch.push(json!({"add": chain(fam, &name, "nat", hook, prio)}));
+            batch.push(flush(fam, &name));
+            batch.push(delete(fam, &name));
+        }
     }
     json!({"nftables": batch})
 }
@@ -147,14 +169,31 @@ fn allow_localnet(bridge: &str) -> Result<()> {
     }
 }
 
+/// Why `[::1]` cannot be published: IPv6 has no `route_localnet`, and the kernel
+/// drops a packet from ::1 that a DNAT sends out of a non-loopback interface
+/// before any postrouting masquerade could change its source.
+pub const LOOPBACK6_REFUSAL: &str = "IPv6 loopback (::1) cannot be forwarded to a container \
+     by DNAT (the kernel drops packets from ::1 that would leave through the bridge); \
+     publish on [::] or another host IPv6 address, or on 127.0.0.1";
+
 /// Publishes `forwards` for the container (replacing what it had).
 pub fn publish(container_id: &str, bridge: &str, forwards: &[Forward]) -> Result<()> {
     if forwards.is_empty() {
         return Ok(());
     }
+    if let Some(f) = forwards
+        .iter()
+        .find(|f| f.host_ip.is_some_and(|ip| ip.is_loopback() && ip.is_ipv6()))
+    {
+        return Err(NetError::invalid(
+            format!("publishing [::1]:{}", f.host_port),
+            LOOPBACK6_REFUSAL,
+        ));
+    }
     if forwards.iter().any(|f| {
-        f.host_ip
-            .is_none_or(|ip| ip.is_loopback() || ip.is_unspecified())
+        f.family() == Family::Ip
+            && f.host_ip
+                .is_none_or(|ip| ip.is_loopback() || ip.is_unspecified())
     }) {
         allow_localnet(bridge)?;
     }
@@ -164,13 +203,14 @@ pub fn publish(container_id: &str, bridge: &str, forwards: &[Forward]) -> Result
     nft::load(&rules_for(container_id, bridge, forwards))
 }
 
-/// Removes the container's published ports. Safe to repeat.
-pub fn unpublish(container_id: &str) -> Result<()> {
+/// Removes the container's published ports (`v6`: it had IPv6 ones). Safe to
+/// repeat.
+pub fn unpublish(container_id: &str, v6: bool) -> Result<()> {
     if crate::firewall::uses_iptables() {
         crate::iptables::unpublish(container_id);
         return Ok(());
     }
-    nft::load(&removal_for(container_id))
+    nft::load(&removal_for(container_id, v6))
 }
 
 #[cfg(test)]
@@ -212,6 +252,31 @@ mod tests {
             &[fwd(None), fwd(Some("10.9.9.9"))],
         );
         nft::check(&b);
-        nft::check(&removal_for("feedfacefeedface"));
+        nft::check(&removal_for("feedfacefeedface", false));
+    }
+
+    #[test]
+    fn ipv6_forwards_go_to_the_ip6_table() {
+        let v6 = Forward {
+            host_ip: None,
+            host_port: 18080,
+            proto: "tcp".into(),
+            container_ip: "fd00:beef::2".parse().unwrap(),
+            container_port: 80,
+        };
+        let b = rules_for("feedfacefeedface", "br-x", &[fwd(None), v6.clone()]);
+        let text = b.to_string();
+        assert!(text.contains("\"family\":\"ip6\""));
+        assert!(text.contains("\"addr\":\"fd00:beef::2\""));
+        // Published on every v6 address but ::1, which cannot be forwarded.
+        assert!(text.contains("\"op\":\"!=\",\"right\":\"::1\""));
+        nft::check(&b);
+        nft::check(&removal_for("feedfacefeedface", true));
+        let lo6 = Forward {
+            host_ip: Some("::1".parse().unwrap()),
+            ..v6
+        };
+        let e = publish("feedfacefeedface", "br-x", &[lo6]).unwrap_err();
+        assert!(e.to_string().contains("::1"), "{e}");
     }
 }

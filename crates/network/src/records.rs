@@ -2,7 +2,7 @@
 //! networks created without one.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use berth_store::Db;
 use rusqlite::{params, OptionalExtension, Row};
@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::error::{NetError, Result};
 use crate::ipam::Subnet;
+use crate::subnet6::{self, Subnet6};
 
 /// Docker's MTU option for bridge networks.
 pub const MTU_OPTION: &str = "com.docker.network.driver.mtu";
@@ -34,6 +35,9 @@ pub struct Network {
     /// `--ip-range`: automatic addresses come from this part of the subnet only
     /// (empty: the whole subnet).
     pub ip_range: String,
+    /// `--ipv6`: the IPv6 subnet and gateway (both empty: an IPv4-only network).
+    pub subnet6: String,
+    pub gateway6: String,
 }
 
 impl Network {
@@ -72,6 +76,23 @@ impl Network {
             .parse()
             .map_err(|_| NetError::invalid("gateway", self.gateway.clone()))
     }
+
+    /// Whether it was created with `--ipv6`.
+    pub fn ipv6(&self) -> bool {
+        !self.subnet6.is_empty()
+    }
+
+    /// The IPv6 subnet and gateway of an `--ipv6` network.
+    pub fn v6(&self) -> Result<Option<(Subnet6, Ipv6Addr)>> {
+        if !self.ipv6() {
+            return Ok(None);
+        }
+        let gw = self
+            .gateway6
+            .parse()
+            .map_err(|_| NetError::invalid("IPv6 gateway", self.gateway6.clone()))?;
+        Ok(Some((Subnet6::parse(&self.subnet6)?, gw)))
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -81,13 +102,17 @@ pub struct NewNetwork {
     pub subnet: Option<String>,
     pub gateway: Option<String>,
     pub ip_range: Option<String>,
+    /// `--ipv6`, with an optional v6 `--subnet` and `--gateway`.
+    pub ipv6: bool,
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
 }
 
-const COLUMNS: &str =
-    "id, name, driver, subnet, gateway, bridge, internal, labels, options, created, ip_range";
+const COLUMNS: &str = "id, name, driver, subnet, gateway, bridge, internal, labels, options, \
+                       created, ip_range, subnet6, gateway6";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Network> {
     let map = |s: String| serde_json::from_str(&s).unwrap_or_default();
@@ -103,6 +128,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Network> {
         options: map(r.get(8)?),
         created: r.get(9)?,
         ip_range: r.get(10)?,
+        subnet6: r.get(11)?,
+        gateway6: r.get(12)?,
     })
 }
 
@@ -272,6 +299,18 @@ pub fn create(db: &Db, req: NewNetwork, routes: &[Subnet]) -> Result<Network> {
     if req.ip_range.is_some() && req.subnet.is_none() {
         return Err(NetError::invalid("--ip-range", "it needs --subnet"));
     }
+    if (req.subnet6.is_some() || req.gateway6.is_some()) && !req.ipv6 {
+        return Err(NetError::invalid(
+            "IPv6 --subnet/--gateway",
+            "they need --ipv6",
+        ));
+    }
+    if req.gateway6.is_some() && req.subnet6.is_none() {
+        return Err(NetError::invalid(
+            "IPv6 --gateway",
+            "it needs an IPv6 --subnet",
+        ));
+    }
     let id = new_id()?;
     let default = req.name == DEFAULT_NETWORK;
     // `berth0` belongs to the default store; the default network of any other store
@@ -284,17 +323,31 @@ pub fn create(db: &Db, req: NewNetwork, routes: &[Subnet]) -> Result<Network> {
     let labels = serde_json::to_string(&req.labels).unwrap_or_default();
     let options = serde_json::to_string(&req.options).unwrap_or_default();
     let created = now();
+    // An automatic v6 subnet must not shadow a route of the host's either.
+    let routes6 = if req.ipv6 && req.subnet6.is_none() {
+        subnet6::host_routes6()
+    } else {
+        Vec::new()
+    };
     let outcome = db.write(|tx| {
         // Inside the write transaction: two concurrent creates cannot both take the
         // same free subnet.
-        let mut stmt = tx.prepare("SELECT subnet FROM networks")?;
-        let taken: Vec<Subnet> = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .filter_map(|s| Subnet::parse(&s.ok()?).ok())
-            .collect();
+        let mut stmt = tx.prepare("SELECT subnet, subnet6 FROM networks")?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         drop(stmt);
-        let picked = pick(&req, default, &taken, routes);
-        let (subnet, gateway, ip_range) = match picked {
+        let taken: Vec<Subnet> = rows
+            .iter()
+            .filter_map(|(s, _)| Subnet::parse(s).ok())
+            .collect();
+        let taken6: Vec<Subnet6> = rows
+            .iter()
+            .filter_map(|(_, s)| Subnet6::parse(s).ok())
+            .collect();
+        let picked = pick(&req, default, &taken, routes)
+            .and_then(|p| Ok((p, pick6(&req, &id, &taken6, &routes6)?)));
+        let ((subnet, gateway, ip_range), (subnet6, gateway6)) = match picked {
             Ok(p) => p,
             // Nothing written yet: committing the empty transaction is harmless.
             Err(e) => return Ok(Err(e)),
@@ -302,7 +355,7 @@ pub fn create(db: &Db, req: NewNetwork, routes: &[Subnet]) -> Result<Network> {
         let inserted = tx.execute(
             &format!(
                 "INSERT INTO networks ({COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ),
             params![
                 id,
@@ -315,7 +368,9 @@ pub fn create(db: &Db, req: NewNetwork, routes: &[Subnet]) -> Result<Network> {
                 labels,
                 options,
                 created,
-                ip_range
+                ip_range,
+                subnet6,
+                gateway6
             ],
         );
         match inserted {
@@ -392,6 +447,56 @@ fn pick(
         None => String::new(),
     };
     Ok((subnet, gateway, range))
+}
+
+/// The IPv6 subnet (given, or the first free unique local /64 of the network's id)
+/// and gateway of an `--ipv6` network; empty strings for an IPv4-only one.
+fn pick6(
+    req: &NewNetwork,
+    id: &str,
+    taken: &[Subnet6],
+    routes: &[Subnet6],
+) -> Result<(String, String)> {
+    if !req.ipv6 {
+        return Ok((String::new(), String::new()));
+    }
+    let subnet = match &req.subnet6 {
+        Some(s) => {
+            let s = Subnet6::parse(s)?;
+            if let Some(t) = taken.iter().find(|t| t.overlaps(&s)) {
+                return Err(NetError::invalid(
+                    format!("subnet {s}"),
+                    format!("it overlaps {t}, the IPv6 subnet of another network"),
+                ));
+            }
+            s
+        }
+        None => subnet6::ula_candidates(id)
+            .into_iter()
+            .find(|c| !taken.iter().chain(routes).any(|t| t.overlaps(c)))
+            .ok_or_else(|| {
+                NetError::invalid(
+                    "IPv6 subnet",
+                    "no free unique local /64 was found; pass an IPv6 --subnet",
+                )
+            })?,
+    };
+    let gateway = match &req.gateway6 {
+        Some(g) => {
+            let ip: Ipv6Addr = g
+                .parse()
+                .map_err(|_| NetError::invalid(format!("--gateway {g}"), "not an IPv6 address"))?;
+            if !subnet.is_host(ip) {
+                return Err(NetError::invalid(
+                    format!("--gateway {g}"),
+                    format!("not a host address of {subnet}"),
+                ));
+            }
+            ip
+        }
+        None => subnet.first_host(),
+    };
+    Ok((subnet.to_string(), gateway.to_string()))
 }
 
 /// Deletes the row; the caller has checked that no container holds an address on it

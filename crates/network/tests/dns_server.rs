@@ -123,6 +123,7 @@ fn write_zone(run_root: &std::path::Path, gw: Ipv4Addr, entries: &[(&str, [u8; 4
             .map(|(n, ip)| Entry {
                 container: format!("c-{n}"),
                 ip: (*ip).into(),
+                ip6: None,
                 names: vec![n.to_string()],
                 servers: Vec::new(),
             })

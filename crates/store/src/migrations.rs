@@ -20,6 +20,7 @@ pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
     (5, V5),
     (6, V6),
     (7, V7),
+    (8, V8),
 ];
 
 /// v7: manifest lists (OCI image indexes) built locally with `berth manifest`. A list
@@ -57,6 +58,18 @@ CREATE TABLE manifest_list_entries (
     UNIQUE (list_id, image_id)
 );
 CREATE INDEX manifest_list_entries_image ON manifest_list_entries(image_id);
+";
+
+/// v8: IPv6 on bridge networks. A
+/// network created with `--ipv6` has a v6 subnet and gateway (empty: IPv4 only); an
+/// allocation on it also holds a v6 address (NULL otherwise), kept apart from every
+/// other on the network by a unique index as the v4 one is by `UNIQUE(network_id, ip)`
+/// (SQLite lets any number of rows share NULL there).
+const V8: &str = "
+ALTER TABLE networks ADD COLUMN subnet6 TEXT NOT NULL DEFAULT '';
+ALTER TABLE networks ADD COLUMN gateway6 TEXT NOT NULL DEFAULT '';
+ALTER TABLE network_allocations ADD COLUMN ip6 TEXT;
+CREATE UNIQUE INDEX network_allocations_ip6 ON network_allocations(network_id, ip6);
 ";
 
 /// v5: several networks per container. An allocation records the interface it
@@ -270,7 +283,7 @@ mod tests {
         .unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
         migrate(&conn, &path).unwrap();
-        assert_eq!(user_version(&conn).unwrap(), 7);
+        assert_eq!(user_version(&conn).unwrap(), MIGRATIONS.len() as u32);
         let n: i64 = conn
             .query_row("SELECT count(*) FROM images", [], |r| r.get(0))
             .unwrap();

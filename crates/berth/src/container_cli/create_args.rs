@@ -174,6 +174,10 @@ pub struct CreateArgs {
     /// IPv4 address on the container's (first) bridge network (e.g., 172.30.0.10).
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address on the container's (first) bridge network, created with --ipv6
+    /// (e.g., fd42::10).
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Add a network-scoped alias for the container (on its first network).
     #[arg(long, alias = "net-alias")]
     pub network_alias: Vec<String>,
@@ -509,6 +513,9 @@ impl CreateArgs {
             if let Some(ip) = &self.ip {
                 first.ipv4_address = ip.clone();
             }
+            if let Some(ip6) = &self.ip6 {
+                first.ipv6_address = ip6.clone();
+            }
             first.aliases.extend(self.network_alias.iter().cloned());
             if let Some(m) = &self.mac_address {
                 first.mac_address = m.clone();
@@ -532,8 +539,9 @@ fn parse_network(v: &str) -> anyhow::Result<EndpointConfig> {
             Some(("name", n)) => ep.network = n.to_string(),
             Some(("alias", a)) => ep.aliases.push(a.to_string()),
             Some(("ip", ip)) => ep.ipv4_address = ip.to_string(),
+            Some(("ip6", ip)) => ep.ipv6_address = ip.to_string(),
             Some(("mac-address", m)) => ep.mac_address = m.to_string(),
-            _ => bail!("invalid --network {v:?}: use name=N,alias=A,ip=IP,mac-address=M"),
+            _ => bail!("invalid --network {v:?}: use name=N,alias=A,ip=IP,ip6=IP6,mac-address=M"),
         }
     }
     Ok(ep)

@@ -281,8 +281,15 @@ fn network_settings(engine: &Engine, c: &Container) -> Value {
         if !ep.aliases.is_empty() {
             v["Aliases"] = json!(ep.aliases);
         }
-        if !ep.ipv4_address.is_empty() {
-            v["IPAMConfig"] = json!({"IPv4Address": ep.ipv4_address});
+        if !ep.ipv4_address.is_empty() || !ep.ipv6_address.is_empty() {
+            let mut ipam = serde_json::Map::new();
+            if !ep.ipv4_address.is_empty() {
+                ipam.insert("IPv4Address".into(), json!(ep.ipv4_address));
+            }
+            if !ep.ipv6_address.is_empty() {
+                ipam.insert("IPv6Address".into(), json!(ep.ipv6_address));
+            }
+            v["IPAMConfig"] = Value::Object(ipam);
         }
         if !ep.mac_address.is_empty() {
             v["MacAddress"] = json!(ep.mac_address);
@@ -294,6 +301,11 @@ fn network_settings(engine: &Engine, c: &Container) -> Value {
             v["IPAddress"] = json!(a.ip.to_string());
             v["IPPrefixLen"] = json!(n.subnet().map(|s| s.prefix).unwrap_or(0));
             v["MacAddress"] = json!(a.mac);
+            if let (Some(ip6), Ok(Some((s6, gw6)))) = (a.ip6, n.v6()) {
+                v["GlobalIPv6Address"] = json!(ip6.to_string());
+                v["GlobalIPv6PrefixLen"] = json!(s6.prefix);
+                v["IPv6Gateway"] = json!(gw6.to_string());
+            }
             if !a.dns_names.is_empty() {
                 v["DNSNames"] = json!(a.dns_names);
             }
@@ -319,6 +331,9 @@ fn network_settings(engine: &Engine, c: &Container) -> Value {
         "Ports": engine.published_ports(c),
         "IPAddress": top["IPAddress"], "IPPrefixLen": top["IPPrefixLen"],
         "Gateway": top["Gateway"], "MacAddress": top["MacAddress"],
+        "GlobalIPv6Address": top["GlobalIPv6Address"],
+        "GlobalIPv6PrefixLen": top["GlobalIPv6PrefixLen"],
+        "IPv6Gateway": top["IPv6Gateway"],
         "Networks": networks,
     })
 }

@@ -228,7 +228,11 @@ fn ports_text(published: &berth_engine::ports::PortMap, c: &Container) -> String
     let mut out: Vec<String> = Vec::new();
     for (key, bindings) in published {
         for b in bindings {
-            out.push(format!("{}:{}->{key}", b.host_ip, b.host_port));
+            out.push(format!(
+                "{}:{}->{key}",
+                berth_engine::ports::host_addr(&b.host_ip),
+                b.host_port
+            ));
         }
     }
     for key in c

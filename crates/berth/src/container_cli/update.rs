@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use berth_engine::parse;
+use berth_engine::ports::host_addr;
 use berth_engine::update::UpdateRequest;
 
 use super::open_engine;
@@ -97,7 +98,7 @@ pub fn port(a: PortArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> a
         match published.get(&key) {
             Some(bs) if !bs.is_empty() => {
                 for b in bs {
-                    println!("{}:{}", b.host_ip, b.host_port);
+                    println!("{}:{}", host_addr(&b.host_ip), b.host_port);
                 }
             }
             _ => bail!("no public port '{key}' published for {}", c.short_id()),
@@ -106,7 +107,7 @@ pub fn port(a: PortArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> a
     }
     for (key, bs) in &published {
         for b in bs {
-            println!("{key} -> {}:{}", b.host_ip, b.host_port);
+            println!("{key} -> {}:{}", host_addr(&b.host_ip), b.host_port);
         }
     }
     Ok(0)

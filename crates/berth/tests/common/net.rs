@@ -48,8 +48,13 @@ pub fn link_exists(name: &str) -> bool {
 }
 
 pub fn nft_chain_exists(chain: &str) -> bool {
+    nft_chain_in("ip", chain)
+}
+
+/// Whether berth's table of `family` (`ip`, `ip6`) has the chain.
+pub fn nft_chain_in(family: &str, chain: &str) -> bool {
     Command::new("nft")
-        .args(["list", "chain", "ip", "berth", chain])
+        .args(["list", "chain", family, "berth", chain])
         .output()
         .is_ok_and(|o| o.status.success())
 }
@@ -121,13 +126,15 @@ impl Drop for Nets<'_> {
             }
             for c in ["post", "fwd", "in"] {
                 let chain = format!("{c}-{}", &n.id[..12]);
-                if nft_chain_exists(&chain) {
-                    let _ = Command::new("nft")
-                        .args(["flush", "chain", "ip", "berth", &chain])
-                        .status();
-                    let _ = Command::new("nft")
-                        .args(["delete", "chain", "ip", "berth", &chain])
-                        .status();
+                for family in ["ip", "ip6"] {
+                    if nft_chain_in(family, &chain) {
+                        let _ = Command::new("nft")
+                            .args(["flush", "chain", family, "berth", &chain])
+                            .status();
+                        let _ = Command::new("nft")
+                            .args(["delete", "chain", family, "berth", &chain])
+                            .status();
+                    }
                 }
             }
             let _ = &n.prefix;

@@ -47,8 +47,8 @@ impl Settings {
 }
 
 /// One network a container is (to be) connected to: Docker's `EndpointSettings`
-/// as `--network`, `--network-alias`, `--ip`, `--mac-address` and `network connect
-/// --alias --ip` give them.
+/// as `--network`, `--network-alias`, `--ip`, `--ip6`, `--mac-address` and `network
+/// connect --alias --ip --ip6` give them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct EndpointConfig {
@@ -58,6 +58,9 @@ pub struct EndpointConfig {
     pub aliases: Vec<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ipv4_address: String,
+    /// `--ip6` / `network connect --ip6`: on a network created with `--ipv6`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipv6_address: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mac_address: String,
 }

@@ -1,10 +1,11 @@
-//! `-p/--publish [ip:][hostPort:]containerPort[/proto]` into Docker's `PortBindings`
+//! `-p/--publish [ip:][hostPort:]containerPort[/proto]` (an IPv6 `ip` in brackets,
+//! `[::]:8080:80`) into Docker's `PortBindings`
 //! shape: container port key (`80/tcp`) to host bindings. Ranges pair up one to one
 //! (`8000-8001:80-81`); a host range with one container port (`8000-8010:80`) is kept
 //! as a range, from which the first free port is taken at start.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::error::{EngineError, Result};
 use crate::model::PortBinding;
@@ -37,17 +38,33 @@ pub fn parse_publish(spec: &str, out: &mut BTreeMap<String, Vec<PortBinding>>) -
     if !matches!(proto, "tcp" | "udp" | "sctp") {
         return Err(bad(spec, "the protocol is tcp, udp or sctp"));
     }
-    if rest.starts_with('[') {
-        return Err(bad(spec, "berth publishes IPv4 addresses only"));
-    }
+    let (ip, rest) = match rest.strip_prefix('[') {
+        Some(r) => {
+            let (ip, after) = r
+                .split_once(']')
+                .ok_or_else(|| bad(spec, "an IPv6 address ends with ]"))?;
+            let v6: Ipv6Addr = ip
+                .parse()
+                .map_err(|_| bad(spec, &format!("{ip:?} is not an IPv6 address")))?;
+            if v6.is_loopback() {
+                return Err(bad(spec, berth_network::ports::LOOPBACK6_REFUSAL));
+            }
+            let after = after
+                .strip_prefix(':')
+                .ok_or_else(|| bad(spec, "use [IPV6]:[HOST_PORT]:CONTAINER_PORT"))?;
+            (Some(v6.to_string()), after)
+        }
+        None => (None, rest),
+    };
     let parts: Vec<&str> = rest.split(':').collect();
-    let (ip, host, ctr) = match parts.as_slice() {
-        [c] => ("", "", *c),
-        [h, c] => ("", *h, *c),
-        [i, h, c] => (*i, *h, *c),
+    let (ip, host, ctr) = match (ip.as_deref(), parts.as_slice()) {
+        (None, [c]) => ("", "", *c),
+        (None, [h, c]) => ("", *h, *c),
+        (None, [i, h, c]) => (*i, *h, *c),
+        (Some(i), [h, c]) => (i, *h, *c),
         _ => return Err(bad(spec, "use [IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]")),
     };
-    if !ip.is_empty() && ip.parse::<Ipv4Addr>().is_err() {
+    if !ip.is_empty() && !ip.contains(':') && ip.parse::<Ipv4Addr>().is_err() {
         return Err(bad(spec, &format!("{ip:?} is not an IPv4 address")));
     }
     let (c0, c1) = range(ctr, spec)?;
@@ -129,6 +146,14 @@ mod tests {
             p(&["80-81"]).unwrap(),
             vec![t("80/tcp", "", ""), t("81/tcp", "", "")]
         );
+        assert_eq!(
+            p(&["[::]:8080:80"]).unwrap(),
+            vec![t("80/tcp", "::", "8080")]
+        );
+        assert_eq!(
+            p(&["[fd00:0::5]::80/udp"]).unwrap(),
+            vec![t("80/udp", "fd00::5", "")]
+        );
         // The same container port twice binds twice.
         assert_eq!(p(&["1:80", "2:80"]).unwrap().len(), 2);
     }
@@ -144,6 +169,9 @@ mod tests {
             "8000-8002:80-81",
             "90-80",
             "[::1]:80:80",
+            "[::]:80",
+            "[zz::]:1:80",
+            "[::]1:80",
             "a:b:c:d",
             "",
         ] {

@@ -101,19 +101,19 @@ pub fn resolve(
         // The first network (in the asker's order) that knows the name answers with
         // every address the name has there (several containers may share an alias).
         for z in &nets {
-            let ips: Vec<Ipv4Addr> = z
+            let hits: Vec<&Entry> = z
                 .endpoints
                 .iter()
                 .filter(|e| e.names.iter().any(|n| n.eq_ignore_ascii_case(&q.name)))
-                .map(|e| e.ip)
                 .collect();
-            if ips.is_empty() {
+            if hits.is_empty() {
                 continue;
             }
-            let answers: Vec<Rdata> = if q.qtype == wire::TYPE_A {
-                ips.into_iter().map(Rdata::A).collect()
-            } else {
-                Vec::new() // the name exists, without records of that type (IPv4 only)
+            // Other types: the name exists, without records of that type.
+            let answers: Vec<Rdata> = match q.qtype {
+                wire::TYPE_A => hits.iter().map(|e| Rdata::A(e.ip)).collect(),
+                wire::TYPE_AAAA => hits.iter().filter_map(|e| e.ip6.map(Rdata::Aaaa)).collect(),
+                _ => Vec::new(),
             };
             return reply(wire::NOERROR, true, &answers);
         }
@@ -150,6 +150,7 @@ mod tests {
         Entry {
             container: c.into(),
             ip: ip.into(),
+            ip6: None,
             names: names.iter().map(|s| s.to_string()).collect(),
             servers: Vec::new(),
         }
@@ -213,6 +214,23 @@ mod tests {
         // AAAA of a known name: no data, no error.
         let r = ask([10, 0, 1, 3], "web", wire::TYPE_AAAA);
         assert_eq!((rcode(&r), answers(&r)), (0, 0));
+        // On an --ipv6 network, AAAA answers with the v6 address.
+        let mut v6 = zones.clone();
+        v6[0].endpoints[0].ip6 = Some("fd00:1::2".parse().unwrap());
+        let r = resolve(
+            &v6,
+            gw_a,
+            [10, 0, 1, 3].into(),
+            &q("web", wire::TYPE_AAAA),
+            &up,
+        );
+        assert_eq!((rcode(&r), answers(&r)), (0, 1));
+        match &r {
+            Outcome::Reply(b) => {
+                assert!(b.ends_with(&"fd00:1::2".parse::<std::net::Ipv6Addr>().unwrap().octets()))
+            }
+            o => panic!("{o:?}"),
+        }
         // c2 is also on b, so it sees db; c1 is not, so db is forwarded for it.
         assert_eq!(answers(&ask([10, 0, 1, 3], "db", wire::TYPE_A)), 1);
         assert_eq!(

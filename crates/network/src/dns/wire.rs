@@ -7,7 +7,7 @@
 //! 150 lines, every read is bounds-checked (no index can panic, see the fuzz test),
 //! and the server stays free of an async stack and its dependency tree.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub const TYPE_A: u16 = 1;
 pub const TYPE_PTR: u16 = 12;
@@ -107,6 +107,7 @@ pub fn parse_query(b: &[u8]) -> Result<Query, Bad> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rdata {
     A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
     Ptr(String),
 }
 
@@ -138,6 +139,7 @@ pub fn response(q: &Query, rcode: u8, authoritative: bool, answers: &[Rdata]) ->
         out.extend_from_slice(&[0xc0, HEADER as u8]); // the question's name
         let (kind, data) = match a {
             Rdata::A(ip) => (TYPE_A, ip.octets().to_vec()),
+            Rdata::Aaaa(ip) => (TYPE_AAAA, ip.octets().to_vec()),
             Rdata::Ptr(name) => {
                 let mut d = Vec::new();
                 push_name(&mut d, name);

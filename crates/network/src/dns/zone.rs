@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use berth_store::Db;
@@ -34,6 +34,9 @@ pub struct Zone {
 pub struct Entry {
     pub container: String,
     pub ip: Ipv4Addr,
+    /// Its IPv6 address on an `--ipv6` network (AAAA answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
     pub names: Vec<String>,
     /// The container's `--dns` servers (empty: the host's).
     pub servers: Vec<String>,
@@ -61,6 +64,7 @@ pub fn sync(db: &Db, run_root: &Path, net: &Network) -> Result<bool> {
         .map(|a| Entry {
             container: a.container_id,
             ip: a.ip,
+            ip6: a.ip6,
             names: a.dns_names,
             servers: a.dns_servers,
         })
