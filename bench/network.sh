@@ -2,7 +2,7 @@
 # The cost of bridge networking and the throughput of a published port: berth against
 # podman, side by side in one run.
 #
-#   bench/network.sh [--runs N] [--size-mb M] [--berth PATH] [--out DIR]
+#   bench/network.sh [--runs N] [--rounds R] [--size-mb M] [--berth PATH] [--out DIR]
 #
 # Times, with hyperfine:
 #   run --rm busybox true   --network none against the default bridge network, for
@@ -14,7 +14,9 @@
 #                           a container, through `-p 127.0.0.1:PORT:80`, for berth
 #                           (nftables DNAT) and podman, and through a userland proxy
 #                           (socat) to the same berth container, the other way to
-#                           publish on localhost
+#                           publish on localhost; then R more rounds of berth
+#                           against podman alone (RUNS runs each), in alternating
+#                           order, reported as the median of the round ratios
 # Everything lives in a scratch directory with its own stores; the bridges are
 # berth's and podman's default ones; traffic stays on 127.0.0.1 and those bridges.
 set -euo pipefail
@@ -25,6 +27,7 @@ info() { printf 'network: %s\n' "$*" >&2; }
 script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 repo_root=$(cd -- "$script_dir/.." && pwd -P)
 runs=30
+rounds=6
 size=256
 berth=$repo_root/target/release/berth
 out=""
@@ -32,6 +35,7 @@ while (($#)); do
 	case $1 in
 	--runs) runs=$2; shift 2 ;;
 	--size-mb) size=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
 	--berth) berth=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
@@ -125,6 +129,17 @@ hf ports \
 	-n "berth -p (nft DNAT)" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$bp/big" \
 	-n "podman -p" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$pp/big" \
 	-n "userland proxy (socat) to the berth container" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$sp/big"
+# hyperfine runs one command's runs, then the next's: on a shared machine a slow
+# minute lands on one side. Rounds in alternating order spread it over both.
+for r in $(seq "$rounds"); do
+	first=(-n "berth -p (nft DNAT)" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$bp/big")
+	second=(-n "podman -p" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$pp/big")
+	if ((r % 2 == 0)); then
+		hf "ports-round$r" "${second[@]}" "${first[@]}"
+	else
+		hf "ports-round$r" "${first[@]}" "${second[@]}"
+	fi
+done
 
 median_ms() { jq -r ".results[] | select(.command == \"$2\") | .median * 1000 | . * 10 | round / 10" "$out/$1.json"; }
 {
@@ -147,4 +162,17 @@ median_ms() { jq -r ".results[] | select(.command == \"$2\") | .median * 1000 | 
 		m=$(median_ms ports "$c")
 		echo "| $c | $m | $(echo "scale=0; $size * 1000 / $m" | bc) |"
 	done
+	echo
+	echo "| round | berth -p median ms | podman -p median ms | podman / berth |"
+	echo "| --- | --- | --- | --- |"
+	ratios=()
+	for r in $(seq "$rounds"); do
+		b=$(median_ms "ports-round$r" "berth -p (nft DNAT)")
+		p=$(median_ms "ports-round$r" "podman -p")
+		q=$(echo "scale=3; $p / $b" | bc)
+		ratios+=("$q")
+		echo "| $r | $b | $p | ${q}x |"
+	done
+	echo
+	echo "median of the round ratios (podman time / berth time; above 1: berth carries more): $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')x"
 } | tee "$out/summary.md"
