@@ -738,7 +738,13 @@ mod tests {
             "defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO"}]
         }));
-        assert_eq!(build_filter(&short).unwrap().get_ctl_optimize().unwrap_or(1), 1);
+        assert_eq!(
+            build_filter(&short)
+                .unwrap()
+                .get_ctl_optimize()
+                .unwrap_or(1),
+            1
+        );
     }
 
     /// A shortened Docker default profile: errno default, several arches,
