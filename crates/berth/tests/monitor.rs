@@ -62,6 +62,7 @@ impl Mon {
                     t.id
                 ),
             ],
+            proxies: Vec::new(),
         };
         edit(&mut cfg);
         let cfg_path = run_dir.join("monitor.json");

@@ -1,7 +1,7 @@
 //! IPv6 on bridge networks: a `--ipv6` network with a random unique local /64, two
 //! containers that reach each other over IPv6 (ping and HTTP), the v6 default route
 //! via the gateway, AAAA answers of the embedded DNS, /etc/hosts, `inspect`, a port
-//! published on `[::]` reached from the host over IPv6, `[::1]` refused, a pooled
+//! published on `[::]` reached from the host over IPv6, `[::1]` relayed by the monitor, a pooled
 //! namespace that comes back with only its new container's v6 address, and nothing
 //! left (allocations, nft chains of the `ip6 berth` table, bridge) after `rm -f` and
 //! `network rm`. Traffic stays inside the bridge the test makes (a random fdXX::/64
@@ -308,22 +308,65 @@ fn ipv6_network_end_to_end() {
     let out = e.ok(&["exec", "client", "sh", "-c", &hairpin]);
     assert_eq!(out.trim(), short, "hairpin over IPv6");
 
-    // [::1] cannot be DNATed: refused up front, with the reason.
+    // [::1] cannot be DNATed: the monitor relays it (TCP only), to the IPv4
+    // address, so it needs no IPv6 network; the port is gone with the container.
+    let (plain, _) = nets.create(&[]);
+    let lo6 = free_port();
+    let relayed = e.run_d(&[
+        "--network",
+        &plain,
+        "-p",
+        &format!("[::1]:{lo6}:80"),
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let lo_url = format!("http://[::1]:{lo6}/hostname");
+    let answered =
+        common::host::wait_until(std::time::Duration::from_secs(10), || curl(&lo_url).is_ok());
+    assert!(answered, "[::1]:{lo6}: {:?}", curl(&lo_url));
+    assert_eq!(curl(&lo_url), Ok(relayed[..12].to_string()));
+    assert_eq!(
+        e.ok(&["port", &relayed]).trim(),
+        format!("80/tcp -> [::1]:{lo6}")
+    );
     let err = e.fails(
         &[
-            "create",
+            "run",
+            "--rm",
             "--network",
-            &net,
+            &plain,
             "-p",
-            &format!("[::1]:{}:80", free_port()),
+            &format!("[::1]:{lo6}:80"),
             "busybox",
             "true",
         ],
         125,
     );
-    assert!(err.contains("IPv6 loopback"), "{err}");
+    assert!(
+        err.contains("another berth container publishes it"),
+        "{err}"
+    );
+    let err = e.fails(
+        &[
+            "create",
+            "--network",
+            &plain,
+            "-p",
+            "[::1]:5353:53/udp",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert!(err.contains("userland TCP proxy"), "{err}");
+    e.ok(&["rm", "-f", &relayed]);
+    assert!(curl(&lo_url).is_err(), "[::1]:{lo6} still answers after rm");
     // A network without IPv6 refuses a v6 host address and --ip6.
-    let (plain, _) = nets.create(&[]);
     let err = e.fails(
         &[
             "run",

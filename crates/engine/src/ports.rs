@@ -7,9 +7,10 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
 
+use berth_monitor::config::ProxyConfig;
 use berth_network::ports::Forward;
 use berth_network::Endpoint;
 use rustix::fs::{flock, FlockOperation};
@@ -214,11 +215,15 @@ impl Engine {
     /// address is published on `0.0.0.0` and, when the network has IPv6, on `::` with
     /// the same port, as Docker does. Serialised across processes by a lock in the
     /// run root, so two starts cannot take the same port.
-    pub(crate) fn publish(&self, c: &Container, ep: &Endpoint) -> Result<()> {
+    ///
+    /// `[::1]` bindings cannot be DNATed (the kernel drops what a DNAT sends from
+    /// IPv6 loopback out of a bridge): they are returned as userland relays to the
+    /// container's IPv4 address, for the monitor to serve, as Docker's proxy does.
+    pub(crate) fn publish(&self, c: &Container, ep: &Endpoint) -> Result<Vec<ProxyConfig>> {
         let (bridge, ip, ip6) = (&ep.network.bridge, ep.ip, ep.v6.map(|v| v.ip));
         let wanted = requested(&c.settings);
         if wanted.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let lock_path = self.layout().run_root.join("ports.lock");
         let lock = fs::OpenOptions::new()
@@ -250,6 +255,8 @@ impl Engine {
                 for hip in on {
                     let container_ip = match hip {
                         IpAddr::V4(_) => IpAddr::V4(ip),
+                        // Relayed by the monitor, to the IPv4 address.
+                        IpAddr::V6(h) if h.is_loopback() => IpAddr::V4(ip),
                         IpAddr::V6(h) => match ip6 {
                             Some(i6) => IpAddr::V6(i6),
                             None => {
@@ -284,8 +291,20 @@ impl Engine {
         let path = self.ports_path(&c.id);
         fs::write(&path, serde_json::to_vec(&map).unwrap_or_default())
             .ctx(|| format!("writing {}", path.display()))?;
-        berth_network::ports::publish(&c.id, bridge, &forwards)?;
-        Ok(())
+        let (relayed, dnat): (Vec<Forward>, Vec<Forward>) = forwards
+            .into_iter()
+            .partition(|f| f.host_ip.is_some_and(|h| h.is_ipv6() && h.is_loopback()));
+        berth_network::ports::publish(&c.id, bridge, &dnat)?;
+        Ok(relayed
+            .into_iter()
+            .map(|f| ProxyConfig {
+                listen: SocketAddr::new(
+                    f.host_ip.unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+                    f.host_port,
+                ),
+                target: SocketAddr::new(IpAddr::V4(ip), f.container_port),
+            })
+            .collect())
     }
 
     /// Removes the container's published ports, if it had any. Safe to repeat.

@@ -6,7 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use berth_monitor::config::{
-    HealthConfig, LogConfig, LogDriver, MonitorConfig, OnFailure, RestartName, RestartPolicy,
+    HealthConfig, LogConfig, LogDriver, MonitorConfig, OnFailure, ProxyConfig, RestartName,
+    RestartPolicy,
 };
 use berth_monitor::launch::{Event, Launcher};
 use berth_safepath::Root;
@@ -170,6 +171,7 @@ impl Engine {
         c: &Container,
         spec: &serde_json::Value,
         attach: bool,
+        proxies: Vec<ProxyConfig>,
     ) -> Result<MonitorConfig> {
         let s = &c.settings;
         let run_dir = self.layout().run_dir(&c.id);
@@ -220,6 +222,7 @@ impl Engine {
                 "cleanup".into(),
                 c.id.clone(),
             ],
+            proxies,
         })
     }
 
@@ -283,12 +286,16 @@ impl Engine {
         let _ = fs::remove_dir_all(&run_dir);
         fs::create_dir_all(&run_dir).ctx(|| format!("creating {}", run_dir.display()))?;
         // Ports are published to the first network's address, as Docker's are.
-        if let Some(ep) = endpoints.first() {
-            if let Err(e) = self.publish(&c, ep) {
-                self.disconnect(&c);
-                return Err(e);
-            }
-        }
+        let proxies = match endpoints.first() {
+            Some(ep) => match self.publish(&c, ep) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.disconnect(&c);
+                    return Err(e);
+                }
+            },
+            None => Vec::new(),
+        };
         // A left-over runtime state (a killed monitor) would make the runtime refuse
         // the id.
         if let Ok(old) =
@@ -302,7 +309,7 @@ impl Engine {
             serde_json::to_vec_pretty(&spec).unwrap_or_default(),
         )
         .ctx(|| format!("writing {}", cfg_path.display()))?;
-        let mcfg = self.monitor_config(&c, &spec, attach)?;
+        let mcfg = self.monitor_config(&c, &spec, attach, proxies)?;
         let mpath = run_dir.join("monitor.json");
         fs::write(&mpath, serde_json::to_vec(&mcfg).unwrap_or_default())
             .ctx(|| format!("writing {}", mpath.display()))?;

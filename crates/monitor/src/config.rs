@@ -26,6 +26,17 @@ pub struct MonitorConfig {
     pub oom_file: Option<PathBuf>,
     #[serde(default)]
     pub cleanup: Vec<String>,
+    /// Published ports the kernel cannot DNAT (IPv6 loopback), relayed by the
+    /// monitor for as long as it runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<ProxyConfig>,
+}
+
+/// One userland TCP relay: connections accepted on `listen` go to `target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyConfig {
+    pub listen: std::net::SocketAddr,
+    pub target: std::net::SocketAddr,
 }
 
 impl MonitorConfig {

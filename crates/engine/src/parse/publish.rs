@@ -46,8 +46,12 @@ pub fn parse_publish(spec: &str, out: &mut BTreeMap<String, Vec<PortBinding>>) -
             let v6: Ipv6Addr = ip
                 .parse()
                 .map_err(|_| bad(spec, &format!("{ip:?} is not an IPv6 address")))?;
-            if v6.is_loopback() {
-                return Err(bad(spec, berth_network::ports::LOOPBACK6_REFUSAL));
+            if v6.is_loopback() && proto != "tcp" {
+                return Err(bad(
+                    spec,
+                    "[::1] is served by a userland TCP proxy (the kernel cannot DNAT IPv6 \
+                     loopback): publish UDP or SCTP on 127.0.0.1 or [::]",
+                ));
             }
             let after = after
                 .strip_prefix(':')
@@ -168,7 +172,7 @@ mod tests {
             "80/icmp",
             "8000-8002:80-81",
             "90-80",
-            "[::1]:80:80",
+            "[::1]:80:80/udp",
             "[::]:80",
             "[zz::]:1:80",
             "[::]1:80",

@@ -4,6 +4,7 @@
 mod attach;
 pub mod health;
 pub mod logs;
+mod proxy;
 pub mod restart;
 mod runtime;
 
@@ -190,6 +191,8 @@ impl Monitor {
         let listener = tryi!(listener, format!("binding {}", sock.display()));
         tryi!(listener.set_nonblocking(true), "attach socket");
         let sigfd = File::from(tryi!(sys::signalfd(), "signalfd"));
+        // After the signal mask is set: the relay threads inherit it.
+        tryi!(proxy::start(&cfg.proxies), "userland proxy");
         let state = MonitorState {
             status: "created".into(),
             monitor_pid: me,
