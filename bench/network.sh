@@ -16,7 +16,9 @@
 #                           (socat) to the same berth container, the other way to
 #                           publish on localhost; then R more rounds of berth
 #                           against podman alone (RUNS runs each), in alternating
-#                           order, reported as the median of the round ratios
+#                           order, reported as the median of the round ratios;
+#                           each round also times a second pair of servers pinned
+#                           to CPU 0 with curl on CPU 1 (needs 2 CPUs)
 # Everything lives in a scratch directory with its own stores; the bridges are
 # berth's and podman's default ones; traffic stays on 127.0.0.1 and those bridges.
 set -euo pipefail
@@ -44,7 +46,8 @@ while (($#)); do
 done
 ((EUID == 0)) || die "must run as root"
 [[ -x $berth ]] || die "no berth binary at $berth (scripts/build-release.sh)"
-for c in hyperfine podman jq curl socat nft; do
+(($(nproc) >= 2)) || die "the pinned rounds need 2 CPUs"
+for c in hyperfine podman jq curl socat nft taskset; do
 	command -v "$c" >/dev/null || die "$c is missing (apt-get install hyperfine podman jq curl socat nftables)"
 done
 out=${out:-$repo_root/target/bench/network-$(date -u +%Y%m%dT%H%M%SZ)}
@@ -115,10 +118,17 @@ bid=$("$berth" run -d --network bridge --tmpfs /srv:size=$((size + 16))m -p "127
 # from another podman configuration) would otherwise take the default network's route.
 "${podman[@]}" network create --subnet "10.199.$((RANDOM % 200 + 20)).0/24" "bench$tag" >/dev/null
 "${podman[@]}" run -d --network "bench$tag" --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$pp:80" busybox sh -c "$serve" >/dev/null
+# The same servers pinned to CPU 0 (and curl to CPU 1, below): on a 2-CPU machine
+# whether the server and curl share a CPU moves a transfer's time by more than the
+# data path differs, and the scheduler decides that anew for each container.
+bq=$(free_port)
+pq=$(free_port)
+"$berth" run -d --network bridge --cpuset-cpus 0 --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$bq:80" busybox sh -c "$serve" >/dev/null
+"${podman[@]}" run -d --network "bench$tag" --cpuset-cpus 0 --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$pq:80" busybox sh -c "$serve" >/dev/null
 bip=$("$berth" inspect -f '{{.NetworkSettings.IPAddress}}' "$bid")
 socat "TCP-LISTEN:$sp,bind=127.0.0.1,fork,reuseaddr" "TCP:$bip:80" &
 socat_pid=$!
-for u in "127.0.0.1:$bp" "127.0.0.1:$pp" "127.0.0.1:$sp"; do
+for u in "127.0.0.1:$bp" "127.0.0.1:$pp" "127.0.0.1:$sp" "127.0.0.1:$bq" "127.0.0.1:$pq"; do
 	for _ in $(seq 100); do
 		curl -sf -m 10 -o /dev/null "http://$u/big" && break
 		sleep 0.2
@@ -139,8 +149,16 @@ for r in $(seq "$rounds"); do
 	else
 		hf "ports-round$r" "${first[@]}" "${second[@]}"
 	fi
+	first=(-n "berth -p (nft DNAT)" "taskset -c 1 curl -sf -m 60 -o /dev/null http://127.0.0.1:$bq/big")
+	second=(-n "podman -p" "taskset -c 1 curl -sf -m 60 -o /dev/null http://127.0.0.1:$pq/big")
+	if ((r % 2 == 0)); then
+		hf "ports-pinned$r" "${second[@]}" "${first[@]}"
+	else
+		hf "ports-pinned$r" "${first[@]}" "${second[@]}"
+	fi
 done
 
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 median_ms() { jq -r ".results[] | select(.command == \"$2\") | .median * 1000 | . * 10 | round / 10" "$out/$1.json"; }
 {
 	echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ); $runs runs each; loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -174,5 +192,18 @@ median_ms() { jq -r ".results[] | select(.command == \"$2\") | .median * 1000 | 
 		echo "| $r | $b | $p | ${q}x |"
 	done
 	echo
-	echo "median of the round ratios (podman time / berth time; above 1: berth carries more): $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')x"
+	echo "median of the round ratios (podman time / berth time; above 1: berth carries more): $(median "${ratios[@]}")x"
+	echo
+	echo "| pinned round (servers on CPU 0, curl on CPU 1) | berth -p median ms | podman -p median ms | podman / berth |"
+	echo "| --- | --- | --- | --- |"
+	ratios=()
+	for r in $(seq "$rounds"); do
+		b=$(median_ms "ports-pinned$r" "berth -p (nft DNAT)")
+		p=$(median_ms "ports-pinned$r" "podman -p")
+		q=$(echo "scale=3; $p / $b" | bc)
+		ratios+=("$q")
+		echo "| $r | $b | $p | ${q}x |"
+	done
+	echo
+	echo "median of the pinned round ratios: $(median "${ratios[@]}")x"
 } | tee "$out/summary.md"
