@@ -220,7 +220,7 @@ impl Engine {
     /// IPv6 loopback out of a bridge): they are returned as userland relays to the
     /// container's IPv4 address, for the monitor to serve, as Docker's proxy does.
     pub(crate) fn publish(&self, c: &Container, ep: &Endpoint) -> Result<Vec<ProxyConfig>> {
-        let (bridge, ip, ip6) = (&ep.network.bridge, ep.ip, ep.v6.map(|v| v.ip));
+        let (ip, ip6) = (ep.ip, ep.v6.map(|v| v.ip));
         let wanted = requested(&c.settings);
         if wanted.is_empty() {
             return Ok(Vec::new());
@@ -294,7 +294,7 @@ impl Engine {
         let (relayed, dnat): (Vec<Forward>, Vec<Forward>) = forwards
             .into_iter()
             .partition(|f| f.host_ip.is_some_and(|h| h.is_ipv6() && h.is_loopback()));
-        berth_network::ports::publish(&c.id, bridge, &dnat)?;
+        berth_network::ports::publish(&c.id, &ep.network, &dnat)?;
         Ok(relayed
             .into_iter()
             .map(|f| ProxyConfig {

@@ -189,40 +189,16 @@ fn container_chains(container_id: &str) -> [(&'static str, String); 3] {
     ]
 }
 
-/// The bridge's IPv4 network (`10.1.2.0/24`), for the hairpin masquerade: iptables
-/// cannot match the input interface in POSTROUTING as nftables can.
-fn bridge_cidr(bridge: &str) -> Result<String> {
-    let out = Command::new("ip")
-        .args(["-o", "-4", "addr", "show", "dev", bridge])
-        .output()
-        .map_err(|e| NetError::io(format!("running ip addr show dev {bridge}"), e))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let addr = text
-        .split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .ok_or_else(|| NetError::invalid(format!("bridge {bridge}"), "it has no IPv4 address"))?;
-    let (ip, prefix) = addr
-        .split_once('/')
-        .ok_or_else(|| NetError::invalid(format!("bridge {bridge} address"), addr.to_string()))?;
-    let ip: std::net::Ipv4Addr = ip
-        .parse()
-        .map_err(|_| NetError::invalid(format!("bridge {bridge} address"), addr.to_string()))?;
-    let prefix: u32 =
-        prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| {
-            NetError::invalid(format!("bridge {bridge} address"), addr.to_string())
-        })?;
-    let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
-    let net = std::net::Ipv4Addr::from(u32::from(ip) & mask);
-    Ok(format!("{net}/{prefix}"))
-}
-
 /// The container's published ports, as [`crate::ports::rules_for`] writes them.
-pub fn publish(container_id: &str, bridge: &str, forwards: &[Forward]) -> Result<()> {
+/// The hairpin masquerade matches the network's subnet as source: iptables cannot
+/// match the input interface in POSTROUTING as nftables can.
+pub fn publish(container_id: &str, net: &Network, forwards: &[Forward]) -> Result<()> {
     if let Some(f) = forwards.iter().find(|f| f.container_ip.is_ipv6()) {
         return Err(no_ipv6(&format!("publishing port {} on IPv6", f.host_port)));
     }
-    let cidr = bridge_cidr(bridge)?;
+    let bridge = net.bridge.as_str();
+    let subnet = net.subnet()?;
+    let cidr = format!("{}/{}", subnet.network(), subnet.prefix);
     let [pre, out, pst] = container_chains(container_id);
     let tag = format!(
         "berth container {}",

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::error::{NetError, Result};
 use crate::nft::{self, addr, chain, delete, flush, rule, table, Family};
+use crate::records::Network;
 
 /// One published port, resolved: host address (`None`: every local address of the
 /// container address's family), host port, protocol, and where it goes. Host and
@@ -177,7 +178,8 @@ pub const LOOPBACK6_REFUSAL: &str = "IPv6 loopback (::1) cannot be forwarded to 
      publish on [::] or another host IPv6 address, or on 127.0.0.1";
 
 /// Publishes `forwards` for the container (replacing what it had).
-pub fn publish(container_id: &str, bridge: &str, forwards: &[Forward]) -> Result<()> {
+pub fn publish(container_id: &str, net: &Network, forwards: &[Forward]) -> Result<()> {
+    let bridge = net.bridge.as_str();
     if forwards.is_empty() {
         return Ok(());
     }
@@ -198,7 +200,7 @@ pub fn publish(container_id: &str, bridge: &str, forwards: &[Forward]) -> Result
         allow_localnet(bridge)?;
     }
     if crate::firewall::uses_iptables() {
-        return crate::iptables::publish(container_id, bridge, forwards);
+        return crate::iptables::publish(container_id, net, forwards);
     }
     nft::load(&rules_for(container_id, bridge, forwards))
 }
