@@ -256,9 +256,13 @@ pub fn attach(
         // A namespace left by a crash may hold old interfaces: start from a fresh
         // one. The container is not running, so nothing else is in it.
         netns::remove(&file)?;
+        let nets = requests
+            .iter()
+            .map(|r| resolve(db, &r.network))
+            .collect::<Result<Vec<_>>>()?;
         // A container on one network may take an idle namespace of that network.
-        let mut pooled = match requests {
-            [only] => pool::take(run_root, &resolve(db, &only.network)?.id, &file)?,
+        let mut pooled = match nets.as_slice() {
+            [only] => pool::take(run_root, &only.id, &file)?,
             _ => None,
         };
         if pooled.is_none() {
@@ -266,7 +270,7 @@ pub fn attach(
         }
         let mut eps: Vec<Endpoint> = Vec::new();
         let mut notices = Vec::new();
-        for (i, r) in requests.iter().enumerate() {
+        for (i, (r, net)) in requests.iter().zip(nets).enumerate() {
             let at = Plumbing {
                 ifname: format!("eth{i}"),
                 default_route: i == 0,
@@ -274,7 +278,7 @@ pub fn attach(
                 default_route6: !eps.iter().any(|e| e.v6.is_some()),
                 pooled: pooled.take(),
             };
-            let (ep, n) = connect_one(db, run_root, container_id, r, at)?;
+            let (ep, n) = connect_one(db, run_root, container_id, r, net, at)?;
             eps.push(ep);
             notices.extend(n);
         }
@@ -337,10 +341,10 @@ fn connect_one(
     run_root: &Path,
     container_id: &str,
     r: &EndpointRequest,
+    net: Network,
     at: Plumbing,
 ) -> Result<(Endpoint, Vec<String>)> {
     let ifname = at.ifname.as_str();
-    let net = resolve(db, &r.network)?;
     // After a reboot the bridge and the rules are gone while the row stays.
     let notices = if netlink::exists(&net.bridge) {
         Vec::new()
@@ -486,7 +490,8 @@ pub fn connect_running(
         default_route6: !held.iter().any(|a| a.ip6.is_some()),
         pooled: None,
     };
-    let (ep, mut notices) = connect_one(db, run_root, container_id, r, at)?;
+    let net = resolve(db, &r.network)?;
+    let (ep, mut notices) = connect_one(db, run_root, container_id, r, net, at)?;
     notices.extend(publish_dns(
         db,
         run_root,
