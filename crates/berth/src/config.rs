@@ -28,7 +28,7 @@ struct File {
     network: NetworkSection,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSection {
     #[serde(default = "bridge")]
@@ -91,6 +91,17 @@ pub fn export_firewall() {
 /// The `[network]` section; a missing file gives the defaults, a malformed one an
 /// error naming it.
 pub fn network() -> anyhow::Result<NetworkSection> {
+    // Read once per process: `run` asks for it at start, for the default network
+    // and for the publish policy.
+    static READ: std::sync::OnceLock<NetworkSection> = std::sync::OnceLock::new();
+    if let Some(n) = READ.get() {
+        return Ok(n.clone());
+    }
+    let n = read_network()?;
+    Ok(READ.get_or_init(|| n).clone())
+}
+
+fn read_network() -> anyhow::Result<NetworkSection> {
     let path = berth_distribution::client::config::config_path();
     match std::fs::read_to_string(&path) {
         Ok(t) => parse(&t).with_context(|| format!("reading {}", path.display())),
