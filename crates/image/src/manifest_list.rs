@@ -270,11 +270,17 @@ fn upsert(tx: &Transaction, list_id: &str, entries: &[ListEntry]) -> rusqlite::R
     for e in entries {
         let features = json_text(&e.platform.os_features);
         let annotations = json_text(&e.annotations);
-        let updated = tx.execute(
-            "UPDATE manifest_list_entries SET manifest_digest = ?3, media_type = ?4, size = ?5,
-                os = ?6, architecture = ?7, variant = ?8, os_version = ?9, os_features = ?10,
-                annotations = ?11
-             WHERE list_id = ?1 AND image_id = ?2",
+        // An image already listed keeps its position; a new one goes last.
+        tx.execute(
+            "INSERT INTO manifest_list_entries (list_id, position, image_id, manifest_digest,
+                media_type, size, os, architecture, variant, os_version, os_features, annotations)
+             VALUES (?1, (SELECT COALESCE(MAX(position) + 1, 0) FROM manifest_list_entries WHERE list_id = ?1),
+                ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (list_id, image_id) DO UPDATE SET manifest_digest = excluded.manifest_digest,
+                media_type = excluded.media_type, size = excluded.size, os = excluded.os,
+                architecture = excluded.architecture, variant = excluded.variant,
+                os_version = excluded.os_version, os_features = excluded.os_features,
+                annotations = excluded.annotations",
             params![
                 list_id,
                 e.image_id,
@@ -289,27 +295,6 @@ fn upsert(tx: &Transaction, list_id: &str, entries: &[ListEntry]) -> rusqlite::R
                 annotations
             ],
         )?;
-        if updated == 0 {
-            tx.execute(
-                "INSERT INTO manifest_list_entries (list_id, position, image_id, manifest_digest,
-                    media_type, size, os, architecture, variant, os_version, os_features, annotations)
-                 VALUES (?1, (SELECT COALESCE(MAX(position) + 1, 0) FROM manifest_list_entries WHERE list_id = ?1),
-                    ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    list_id,
-                    e.image_id,
-                    e.digest,
-                    e.media_type,
-                    e.size as i64,
-                    e.platform.os,
-                    e.platform.architecture,
-                    e.platform.variant,
-                    e.platform.os_version,
-                    features,
-                    annotations
-                ],
-            )?;
-        }
     }
     Ok(())
 }
