@@ -141,24 +141,36 @@ hf ports \
 	-n "userland proxy (socat) to the berth container" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$sp/big"
 # hyperfine runs one command's runs, then the next's: on a shared machine a slow
 # minute lands on one side. Rounds in alternating order spread it over both.
+round() { # name, round number, command prefix, berth port, podman port
+	local first=(-n "berth -p (nft DNAT)" "$3curl -sf -m 60 -o /dev/null http://127.0.0.1:$4/big")
+	local second=(-n "podman -p" "$3curl -sf -m 60 -o /dev/null http://127.0.0.1:$5/big")
+	if (($2 % 2 == 0)); then
+		hf "$1$2" "${second[@]}" "${first[@]}"
+	else
+		hf "$1$2" "${first[@]}" "${second[@]}"
+	fi
+}
 for r in $(seq "$rounds"); do
-	first=(-n "berth -p (nft DNAT)" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$bp/big")
-	second=(-n "podman -p" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$pp/big")
-	if ((r % 2 == 0)); then
-		hf "ports-round$r" "${second[@]}" "${first[@]}"
-	else
-		hf "ports-round$r" "${first[@]}" "${second[@]}"
-	fi
-	first=(-n "berth -p (nft DNAT)" "taskset -c 1 curl -sf -m 60 -o /dev/null http://127.0.0.1:$bq/big")
-	second=(-n "podman -p" "taskset -c 1 curl -sf -m 60 -o /dev/null http://127.0.0.1:$pq/big")
-	if ((r % 2 == 0)); then
-		hf "ports-pinned$r" "${second[@]}" "${first[@]}"
-	else
-		hf "ports-pinned$r" "${first[@]}" "${second[@]}"
-	fi
+	round ports-round "$r" "" "$bp" "$pp"
+	round ports-pinned "$r" "taskset -c 1 " "$bq" "$pq"
 done
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+rounds_table() { # result name prefix, first column's title; leaves the ratios in $ratios
+	echo
+	echo "| $2 | berth -p median ms | podman -p median ms | podman / berth |"
+	echo "| --- | --- | --- | --- |"
+	ratios=()
+	local r b p q
+	for r in $(seq "$rounds"); do
+		b=$(median_ms "$1$r" "berth -p (nft DNAT)")
+		p=$(median_ms "$1$r" "podman -p")
+		q=$(echo "scale=3; $p / $b" | bc)
+		ratios+=("$q")
+		echo "| $r | $b | $p | ${q}x |"
+	done
+	echo
+}
 median_ms() { jq -r ".results[] | select(.command == \"$2\") | .median * 1000 | . * 10 | round / 10" "$out/$1.json"; }
 {
 	echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ); $runs runs each; loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -180,30 +192,8 @@ median_ms() { jq -r ".results[] | select(.command == \"$2\") | .median * 1000 | 
 		m=$(median_ms ports "$c")
 		echo "| $c | $m | $(echo "scale=0; $size * 1000 / $m" | bc) |"
 	done
-	echo
-	echo "| round | berth -p median ms | podman -p median ms | podman / berth |"
-	echo "| --- | --- | --- | --- |"
-	ratios=()
-	for r in $(seq "$rounds"); do
-		b=$(median_ms "ports-round$r" "berth -p (nft DNAT)")
-		p=$(median_ms "ports-round$r" "podman -p")
-		q=$(echo "scale=3; $p / $b" | bc)
-		ratios+=("$q")
-		echo "| $r | $b | $p | ${q}x |"
-	done
-	echo
+	rounds_table ports-round "round"
 	echo "median of the round ratios (podman time / berth time; above 1: berth carries more): $(median "${ratios[@]}")x"
-	echo
-	echo "| pinned round (servers on CPU 0, curl on CPU 1) | berth -p median ms | podman -p median ms | podman / berth |"
-	echo "| --- | --- | --- | --- |"
-	ratios=()
-	for r in $(seq "$rounds"); do
-		b=$(median_ms "ports-pinned$r" "berth -p (nft DNAT)")
-		p=$(median_ms "ports-pinned$r" "podman -p")
-		q=$(echo "scale=3; $p / $b" | bc)
-		ratios+=("$q")
-		echo "| $r | $b | $p | ${q}x |"
-	done
-	echo
+	rounds_table ports-pinned "pinned round (servers on CPU 0, curl on CPU 1)"
 	echo "median of the pinned round ratios: $(median "${ratios[@]}")x"
 } | tee "$out/summary.md"
