@@ -1,7 +1,7 @@
 //! The per-network pool of idle namespaces: a stopped container's namespace serves
 //! the next container on its network with that container's own address, MAC and
-//! route; a namespace the container could have changed (CAP_NET_ADMIN) is never
-//! pooled; the pool keeps at most four; `network rm` destroys it. Traffic stays
+//! route; a namespace the container could have changed (CAP_NET_ADMIN) or another
+//! container joined is never pooled; the pool keeps at most four; `network rm` destroys it. Traffic stays
 //! inside a bridge the test makes (a subnet of 10.199.0.0/16).
 
 mod common;
@@ -138,6 +138,26 @@ fn a_stopped_containers_namespace_serves_the_next_one() {
         "addr",
     ]);
     assert!(!out.contains("10.199.254.1"), "{out}");
+
+    // Nor one another container joined (`--network container:`): it still lives
+    // in it after the first one is gone.
+    wait_idle(&pool, 1);
+    let owner = e.run_d(&["--network", &net, "busybox", "sleep", "300"]);
+    wait_idle(&pool, 0);
+    let guest = e.run_d(&[
+        "--network",
+        &format!("container:{owner}"),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    e.ok(&["rm", "-f", &owner]);
+    assert!(
+        idle(&pool).is_empty(),
+        "joined namespace pooled: {:?}",
+        idle(&pool)
+    );
+    e.ok(&["rm", "-f", &guest]);
 
     // At most four wait.
     let many: Vec<String> = (0..6)

@@ -164,13 +164,7 @@ impl Engine {
         {
             return false;
         }
-        let joined = format!("container:{}", c.id);
-        crate::records::list(self.db())
-            .map(|all| {
-                !all.iter()
-                    .any(|o| o.settings.host_config.network_mode == joined)
-            })
-            .unwrap_or(false)
+        matches!(crate::records::network_joined(self.db(), &c.id), Ok(false))
     }
 
     /// What the /etc files say of the container's networks: its addresses,

@@ -141,6 +141,19 @@ pub fn find(db: &Db, key: &str) -> Result<Container> {
     Err(EngineError::NoSuchContainer(key.to_string()))
 }
 
+/// Whether any container was created with `--network container:ID` of this one.
+/// Asked at every stop of a bridged container: SQLite looks in the stored settings
+/// rather than every row being decoded here.
+pub fn network_joined(db: &Db, id: &str) -> Result<bool> {
+    let n: i64 = db.conn().query_row(
+        "SELECT count(*) FROM containers
+         WHERE json_extract(config, '$.HostConfig.NetworkMode') = ?1",
+        [format!("container:{id}")],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
 pub fn list(db: &Db) -> Result<Vec<Container>> {
     let mut stmt = db.conn().prepare(&format!(
         "SELECT {COLUMNS} FROM containers ORDER BY created DESC"
