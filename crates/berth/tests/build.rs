@@ -5,26 +5,10 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::build::{build, context};
 use common::engine::{show, text, Engine};
-
-fn context(e: &Engine, name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = e.work.path().join(name);
-    for (path, content) in files {
-        let p = dir.join(path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, content).unwrap();
-    }
-    dir
-}
-
-fn build(e: &Engine, dir: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["build"];
-    args.extend_from_slice(extra);
-    args.push(dir.to_str().unwrap());
-    e.berth(&args)
-}
 
 #[track_caller]
 fn build_ok(e: &Engine, dir: &Path, extra: &[&str]) -> String {

@@ -12,17 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::build::context;
 use common::engine::{show, text, Engine};
-
-fn context(e: &Engine, name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = e.work.path().join(name);
-    for (path, content) in files {
-        let p = dir.join(path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, content).unwrap();
-    }
-    dir
-}
 
 /// `build ARGS DIR`; stderr (the progress) and the image id on success.
 #[track_caller]

@@ -6,25 +6,16 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
+use common::build::{build, context};
+
+/// A context holding only a Dockerfile.
+fn dockerfile(e: &Engine, name: &str, text: &str) -> PathBuf {
+    context(e, name, &[("Dockerfile", text)])
+}
 use common::engine::{show, text, Engine, BERTH};
-
-fn context(e: &Engine, name: &str, dockerfile: &str) -> PathBuf {
-    let dir = e.work.path().join(name);
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
-    dir
-}
-
-fn build(e: &Engine, dir: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["build"];
-    args.extend_from_slice(extra);
-    args.push(dir.to_str().unwrap());
-    e.berth(&args)
-}
 
 fn image_id(e: &Engine, image: &str) -> String {
     e.ok(&["image", "inspect", "--format", "{{.Id}}", image])
@@ -124,7 +115,7 @@ fn independent_stages_build_at_the_same_time() {
         return;
     };
     let id = unique("rendezvous");
-    let dir = context(
+    let dir = dockerfile(
         &e,
         "par",
         &format!(
@@ -188,7 +179,7 @@ fn a_failing_stage_stops_the_build_with_its_error() {
     };
     let id = unique("failure");
     // a waits until b's failing step has begun, so both run together.
-    let dir = context(
+    let dir = dockerfile(
         &e,
         "fail",
         &format!(
@@ -333,7 +324,7 @@ fn tty_progress_redraws_and_plain_stays_plain() {
     let Some(e) = Engine::new("build_parallel_tty") else {
         return;
     };
-    let dir = context(
+    let dir = dockerfile(
         &e,
         "tty",
         "FROM busybox AS a\nRUN for i in 1 2 3; do echo tick-$i; sleep 0.2; done; echo a > /a\n\
@@ -405,7 +396,7 @@ fn tty_progress_redraws_and_plain_stays_plain() {
     assert_eq!(find(&vs, "[a 2/2] RUN").1.end.as_deref(), Some("CACHED"));
 
     // A failure shows the step's error and the tail of its output, as plain does.
-    let bad = context(&e, "tty-bad", "FROM busybox\nRUN echo last-words; exit 4\n");
+    let bad = dockerfile(&e, "tty-bad", "FROM busybox\nRUN echo last-words; exit 4\n");
     let (code, out) = on_a_tty(&e, &["build", "--progress", "tty", bad.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{out}");
     let shown = screen(&out).join("\n");

@@ -32,6 +32,7 @@
 //! subset of it, so unused items are expected.
 #![allow(dead_code, unused_imports)]
 
+pub mod build;
 pub mod bundle;
 pub mod console;
 pub mod engine;
