@@ -328,10 +328,11 @@ pub(crate) fn check(batch: &Value) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn net(internal: bool) -> Network {
+    /// A network record for tests (also the ports module's).
+    pub(crate) fn net(internal: bool) -> Network {
         Network {
             id: "0123456789abcdef".repeat(4),
             name: "t".into(),

@@ -278,7 +278,7 @@ mod tests {
             host_ip: Some("::1".parse().unwrap()),
             ..v6
         };
-        let e = publish("feedfacefeedface", "br-x", &[lo6]).unwrap_err();
+        let e = publish("feedfacefeedface", &nft::tests::net(false), &[lo6]).unwrap_err();
         assert!(e.to_string().contains("::1"), "{e}");
     }
 }
