@@ -12,7 +12,9 @@ if [ "${1:-build}" = test ]; then
     # curl: requests to published ports from test network namespaces.
     # buildah: `berth build` compared with `buildah bud` (tests/interop/build-buildah.sh).
     # iptables: the firewall fallback's tests (BERTH_FIREWALL=iptables).
-    want+=(runc crun iproute2 util-linux procps podman conmon catatonit containerd skopeo uidmap jq docker-registry apache2-utils openssl nftables curl buildah iptables)
+    # qemu-user-static, binutils-aarch64-linux-gnu: `build --platform linux/arm64`
+    # runs an arm64 program the test assembles, through a binfmt handler it registers.
+    want+=(qemu-user-static binutils-aarch64-linux-gnu runc crun iproute2 util-linux procps podman conmon catatonit containerd skopeo uidmap jq docker-registry apache2-utils openssl nftables curl buildah iptables)
 fi
 
 missing=()

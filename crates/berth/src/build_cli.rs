@@ -47,7 +47,8 @@ pub struct BuildArgs {
     /// Networking mode for the RUN instructions: default, host or none.
     #[arg(long, default_value = "default")]
     network: String,
-    /// Target platform; berth builds for the host's platform.
+    /// Target platform (os/arch[/variant]); RUN steps for another architecture
+    /// run through a binfmt_misc handler such as qemu-user-static
     #[arg(long)]
     platform: Option<String>,
     /// Type of progress output: auto (tty on a terminal, else plain), plain, tty.
@@ -122,25 +123,19 @@ fn redraw(progress: &str) -> bool {
     }
 }
 
-fn host_platform() -> String {
-    format!("linux/{}", berth_image::platform::host_arch())
-}
-
 pub fn build(
     a: BuildArgs,
     root: &Option<PathBuf>,
     runroot: &Option<PathBuf>,
 ) -> anyhow::Result<i32> {
-    if let Some(p) = &a.platform {
-        let p = p.trim_end_matches("/v8");
-        if p != host_platform() {
-            bail!(
-                "--platform {p}: berth builds for the host's platform ({}) only; \
-                 cross-platform RUN steps need binfmt/qemu-user support, which berth does not use yet",
-                host_platform()
-            );
-        }
-    }
+    // Foreign platforms are checked when a RUN step needs to run their programs
+    // (a build that only copies files needs no emulator).
+    let platform = a
+        .platform
+        .as_deref()
+        .map(berth_build::platform::Platform::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
     if !matches!(a.network.as_str(), "default" | "host" | "none") {
         bail!(
             "invalid --network {:?}: use default, host or none",
@@ -204,6 +199,7 @@ pub fn build(
         secrets: secrets(&a.secret)?,
         source_date_epoch,
         cache,
+        platform,
     };
 
     let engine = crate::container_cli::open_engine(root, runroot)?;
@@ -240,20 +236,50 @@ pub fn build(
     // Called from the threads of stages built side by side, each with its own
     // engine handle.
     let resolve = |engine: &berth_engine::Engine,
-                   name: &str|
+                   name: &str,
+                   platform: &berth_build::platform::Platform|
      -> berth_build::Result<berth_image::ImageRecord> {
         let images = engine.images();
-        if pull_always || images.resolve(name).is_err() {
-            if let Err(e) = crate::registry_client_cli::pull_quietly(name, None, true, root) {
-                if images.resolve(name).is_err() {
-                    return Err(berth_build::BuildError::Step {
-                        step: format!("FROM {name}"),
+        let step = || format!("FROM {name}");
+        // An image whose config names another platform is pulled again for this
+        // one, as BuildKit does; a config that names none fits any.
+        let fits = |img: &berth_image::ImageRecord| {
+            images
+                .config(img)
+                .map(|c| platform.accepts(&c.raw))
+                .unwrap_or(true)
+        };
+        let local = images.resolve(name).ok();
+        if pull_always || !local.as_ref().is_some_and(fits) {
+            let p = platform.to_string();
+            if let Err(e) = crate::registry_client_cli::pull_quietly(name, Some(&p), true, root) {
+                return match images.resolve(name) {
+                    Ok(img) if fits(&img) => Ok(img),
+                    Ok(_) => Err(berth_build::BuildError::Step {
+                        step: step(),
+                        why: format!(
+                            "the image in the store is not for {p}, and pulling it for {p} \
+                             failed: {e:#}"
+                        ),
+                    }),
+                    Err(_) => Err(berth_build::BuildError::Step {
+                        step: step(),
                         why: format!("the image is not in the store and pulling it failed: {e:#}"),
-                    });
-                }
+                    }),
+                };
             }
         }
-        Ok(images.resolve(name)?)
+        let img = images.resolve(name)?;
+        if !fits(&img) {
+            return Err(berth_build::BuildError::Step {
+                step: step(),
+                why: format!(
+                    "the registry has no {platform} image by that name (the image it sent \
+                     is for another platform)"
+                ),
+            });
+        }
+        Ok(img)
     };
     let img = exec::build(&engine, &ctx, &opts, &resolve, progress)?;
     crate::build_output::deliver(engine.images(), &img, &output)?;

@@ -24,6 +24,7 @@ pub mod exec;
 pub mod glob;
 pub mod ignore;
 pub mod pattern;
+pub mod platform;
 pub mod users;
 mod walk;
 

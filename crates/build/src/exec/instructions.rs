@@ -123,7 +123,7 @@ impl Builder<'_> {
                             None => globals
                                 .get(&d.name)
                                 .cloned()
-                                .or_else(|| Self::predefined_arg(&d.name)),
+                                .or_else(|| self.predefined_arg(&d.name)),
                         },
                     };
                     st.arg_decls.push((d.name.clone(), v.clone()));

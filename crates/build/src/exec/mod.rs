@@ -39,6 +39,7 @@ pub use progress::Progress;
 use crate::checksum::StatCache;
 use crate::context::BuildContext;
 use crate::error::{BuildError, Result};
+use crate::platform::Platform;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -65,12 +66,14 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<i64>,
     /// `--cache-from` / `--cache-to`.
     pub cache: CacheOptions,
+    /// `--platform`: the target platform (the host's when `None`).
+    pub platform: Option<Platform>,
 }
 
-/// Finds a base or `--from` image by name (pulling it if the caller wishes), in the
-/// store of the engine handle it is given. Stages built at the same time call it
-/// from their threads, one call at a time.
-pub type ImageResolver<'a> = dyn Fn(&Engine, &str) -> Result<ImageRecord> + Sync + 'a;
+/// Finds a base or `--from` image for a platform by name (pulling it if the caller
+/// wishes), in the store of the engine handle it is given. Stages built at the same
+/// time call it from their threads, one call at a time.
+pub type ImageResolver<'a> = dyn Fn(&Engine, &str, &Platform) -> Result<ImageRecord> + Sync + 'a;
 
 /// A built stage: its image config (as JSON) and layers.
 #[derive(Debug, Clone)]
@@ -113,6 +116,8 @@ pub struct Builder<'a> {
     worker: usize,
     /// The stage being built (for `--from` references, which may not name it).
     pub(crate) current: usize,
+    /// That stage's platform: `FROM --platform`, or the build's target.
+    pub(crate) platform: Platform,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -208,39 +213,36 @@ fn rfc3339(epoch: Option<i64>) -> String {
     }
 }
 
-/// The host's platform (`linux/amd64`): the only one berth builds for.
-fn host_platform() -> String {
-    format!("linux/{}", berth_image::platform::host_arch())
-}
-
-/// TARGETPLATFORM and friends, all the host's (berth does not cross-build).
-fn platform_args() -> BTreeMap<String, String> {
-    let arch = berth_image::platform::host_arch();
+/// TARGETPLATFORM and friends for `target`, BUILDPLATFORM and friends for the host.
+fn platform_args(target: &Platform) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
-    for side in ["TARGET", "BUILD"] {
-        m.insert(format!("{side}PLATFORM"), host_platform());
-        m.insert(format!("{side}OS"), "linux".to_string());
-        m.insert(format!("{side}ARCH"), arch.to_string());
-        m.insert(format!("{side}VARIANT"), String::new());
+    for (side, p) in [("TARGET", target.clone()), ("BUILD", Platform::host())] {
+        for (k, v) in platform_arg_values(&p) {
+            m.insert(format!("{side}{k}"), v);
+        }
     }
     m
 }
 
-/// `FROM --platform=P`: P must be the host's, as berth runs RUN steps natively.
-fn check_platform(p: &str, from: &str) -> Result<()> {
-    let norm = p.trim().to_ascii_lowercase();
-    let norm = norm.strip_suffix("/v8").unwrap_or(&norm);
-    if norm == host_platform() {
-        return Ok(());
-    }
-    Err(BuildError::Step {
-        step: from.to_string(),
-        why: format!(
-            "--platform={p}: berth builds for the host's platform ({}) only; \
-             drop --platform or build on a {p} host",
-            host_platform()
-        ),
-    })
+/// `PLATFORM`, `OS`, `ARCH` and `VARIANT` of `p`, as BuildKit fills them in (arm64
+/// with its default variant spelled out).
+fn platform_arg_values(p: &Platform) -> [(&'static str, String); 4] {
+    let variant = match (&p.variant, p.arch.as_str()) {
+        (Some(v), _) => v.clone(),
+        (None, "arm64") => "v8".into(),
+        (None, _) => String::new(),
+    };
+    let full = if variant.is_empty() {
+        format!("{}/{}", p.os, p.arch)
+    } else {
+        format!("{}/{}/{variant}", p.os, p.arch)
+    };
+    [
+        ("PLATFORM", full),
+        ("OS", p.os.clone()),
+        ("ARCH", p.arch.clone()),
+        ("VARIANT", variant),
+    ]
 }
 
 impl<'a> Builder<'a> {
@@ -255,13 +257,20 @@ impl<'a> Builder<'a> {
             shared,
             worker,
             current: 0,
+            platform: shared.opts.platform.clone().unwrap_or_else(Platform::host),
         }
     }
 
-    /// A base or `--from` image, through the caller's resolver.
+    /// A base or `--from` image for the current stage's platform, through the
+    /// caller's resolver.
     pub(crate) fn resolve(&self, name: &str) -> Result<ImageRecord> {
         let _one = lock(&self.shared.resolving);
-        (self.shared.resolve)(self.engine, name)
+        (self.shared.resolve)(self.engine, name, &self.platform)
+    }
+
+    /// The build's target platform.
+    pub(crate) fn target_platform(&self) -> Platform {
+        self.opts.platform.clone().unwrap_or_else(Platform::host)
     }
 
     /// The content hashes COPY's cache keys are made of, shared by the threads.
@@ -296,7 +305,7 @@ impl<'a> Builder<'a> {
     pub(crate) fn global_args(&self) -> Result<BTreeMap<String, String>> {
         // BuildKit's automatic platform ARGs: in scope for FROM lines, and for a
         // stage that declares them (`ARG TARGETARCH`) without a default.
-        let mut m = platform_args();
+        let mut m = platform_args(&self.target_platform());
         let decls: Vec<_> = self.file.global_arg_decls().cloned().collect();
         for d in decls {
             let v =
@@ -312,7 +321,7 @@ impl<'a> Builder<'a> {
                                 why: e.to_string(),
                             }
                         })?),
-                        None => Self::predefined_arg(&d.name),
+                        None => self.predefined_arg(&d.name),
                     },
                 };
             if let Some(v) = v {
@@ -322,23 +331,9 @@ impl<'a> Builder<'a> {
         Ok(m)
     }
 
-    /// The value of a predefined ARG declared without a default: the platform ARGs
-    /// (berth builds for the host, so target and build platform are the same).
-    pub(crate) fn predefined_arg(name: &str) -> Option<String> {
-        let arch = berth_image::platform::host_arch();
-        let variant = if arch == "arm64" { "v8" } else { "" };
-        let platform = if variant.is_empty() {
-            format!("linux/{arch}")
-        } else {
-            format!("linux/{arch}/{variant}")
-        };
-        Some(match name {
-            "TARGETPLATFORM" | "BUILDPLATFORM" => platform,
-            "TARGETOS" | "BUILDOS" => "linux".into(),
-            "TARGETARCH" | "BUILDARCH" => arch.into(),
-            "TARGETVARIANT" | "BUILDVARIANT" => variant.into(),
-            _ => return None,
-        })
+    /// The value of a predefined ARG declared without a default: the platform ARGs.
+    pub(crate) fn predefined_arg(&self, name: &str) -> Option<String> {
+        platform_args(&self.target_platform()).remove(name)
     }
 
     /// Which stage the build produces: `--target`, or the last one.
@@ -373,8 +368,10 @@ impl<'a> Builder<'a> {
     /// Builds stage `i`, which this thread has claimed.
     fn build_claimed(&mut self, i: usize) -> Result<StageResult> {
         let prev = std::mem::replace(&mut self.current, i);
+        let prev_platform = self.platform.clone();
         let r = self.build_stage(i);
         self.current = prev;
+        self.platform = prev_platform;
         r
     }
 
@@ -389,13 +386,19 @@ impl<'a> Builder<'a> {
                 step: stage.original.clone(),
                 why: e.to_string(),
             })?;
-        if let Some(p) = &stage.platform {
-            let p = expand_word(p, &globals, self.escape()).map_err(|e| BuildError::Step {
-                step: stage.original.clone(),
-                why: e.to_string(),
-            })?;
-            check_platform(&p, &stage.original)?;
-        }
+        self.platform = match &stage.platform {
+            Some(p) => {
+                let p = expand_word(p, &globals, self.escape()).map_err(|e| BuildError::Step {
+                    step: stage.original.clone(),
+                    why: e.to_string(),
+                })?;
+                Platform::parse(&p).map_err(|why| BuildError::Step {
+                    step: stage.original.clone(),
+                    why,
+                })?
+            }
+            None => self.target_platform(),
+        };
         let v = self
             .progress
             .begin(&format!("[{label} 1/{total}] FROM {base}"));
@@ -404,12 +407,19 @@ impl<'a> Builder<'a> {
                 let r = self.stage(j)?;
                 (r.raw, r.diff_ids, r.key)
             }
-            StageRef::Image(name) if name == "scratch" => (
-                json!({"architecture": berth_image::platform::host_arch(), "os": "linux",
-                       "config": {}, "rootfs": {"type": "layers", "diff_ids": []}, "history": []}),
-                Vec::new(),
-                "scratch".to_string(),
-            ),
+            StageRef::Image(name) if name == "scratch" => {
+                let mut raw = self.platform.config_fields();
+                raw.insert("config".into(), json!({}));
+                raw.insert("rootfs".into(), json!({"type": "layers", "diff_ids": []}));
+                raw.insert("history".into(), json!([]));
+                // Steps on an empty base differ only by the platform in the config.
+                let key = if self.platform.is_host() && self.platform.variant.is_none() {
+                    "scratch".to_string()
+                } else {
+                    format!("scratch {}", self.platform)
+                };
+                (Value::Object(raw), Vec::new(), key)
+            }
             StageRef::Image(name) => {
                 let img = self.resolve(&name)?;
                 let cfg = self.engine.images().config(&img)?;
@@ -548,14 +558,23 @@ pub fn build(
 mod tests {
     #[test]
     fn platforms() {
-        let host = super::host_platform();
-        assert!(super::check_platform(&host, "FROM x").is_ok());
-        assert!(super::check_platform(&format!("{host}/v8"), "FROM x").is_ok());
-        let e = super::check_platform("linux/s390x", "FROM x").unwrap_err();
-        assert!(e.to_string().contains("linux/s390x"), "{e}");
-        let a = super::platform_args();
-        assert_eq!(a["TARGETPLATFORM"], host);
-        assert_eq!(format!("{}/{}", a["BUILDOS"], a["BUILDARCH"]), host);
+        use super::Platform;
+        let host = Platform::host();
+        let a = super::platform_args(&host);
+        assert_eq!(a["TARGETOS"], "linux");
+        assert_eq!(a["TARGETARCH"], host.arch);
+        assert_eq!(
+            format!("{}/{}", a["BUILDOS"], a["BUILDARCH"]),
+            host.to_string()
+        );
+        let arm = Platform::parse("linux/arm64").unwrap();
+        let a = super::platform_args(&arm);
+        assert_eq!(a["TARGETPLATFORM"], "linux/arm64/v8");
+        assert_eq!(a["TARGETVARIANT"], "v8");
+        assert_eq!(a["BUILDARCH"], host.arch);
+        let a = super::platform_args(&Platform::parse("linux/s390x").unwrap());
+        assert_eq!(a["TARGETPLATFORM"], "linux/s390x");
+        assert_eq!(a["TARGETVARIANT"], "");
     }
 
     #[test]

@@ -173,6 +173,12 @@ impl Builder<'_> {
         let mut code = 0;
         let outcome = {
             let mut action = |b: &mut Builder<'_>, rootfs: &Path| -> Result<()> {
+                // A foreign platform's programs run only through a binfmt handler;
+                // say so here rather than let the kernel answer "exec format error".
+                crate::platform::runner(&b.platform).map_err(|why| BuildError::Step {
+                    step: step.clone(),
+                    why,
+                })?;
                 let mut held: Vec<Mounted<'_>> = Vec::new();
                 let mut user_mounts = Vec::new();
                 let mut created = Vec::new();
