@@ -289,8 +289,8 @@ fn a_foreign_platform_without_a_handler() {
             ("a.txt", "hello\n"),
             (
                 "Dockerfile",
-                "FROM scratch\nCOPY a.txt /a.txt\nARG TARGETARCH\nARG BUILDPLATFORM\n\
-                 LABEL arch=$TARGETARCH build=$BUILDPLATFORM\n",
+                "FROM scratch\nARG TARGETARCH\nARG BUILDPLATFORM\n\
+                 LABEL arch=$TARGETARCH build=$BUILDPLATFORM\nCOPY a.txt /a.txt\n",
             ),
         ],
     );
@@ -309,6 +309,22 @@ fn a_foreign_platform_without_a_handler() {
         inspect(&e, "foreign:1", "{{index .Config.Labels \"build\"}}"),
         format!("linux/{}", berth_arch())
     );
+    // The metadata entries before the first file step carry that step's time, as
+    // BuildKit dates them, so the cached rebuild below is the same image.
+    let id = inspect(&e, "foreign:1", "{{.Id}}");
+    let config = e
+        .root
+        .path()
+        .join("blobs/sha256")
+        .join(id.trim_start_matches("sha256:"));
+    let config: serde_json::Value = serde_json::from_slice(&fs::read(config).unwrap()).unwrap();
+    let history = config["history"].as_array().unwrap();
+    let times: Vec<&str> = history
+        .iter()
+        .map(|h| h["created"].as_str().unwrap())
+        .collect();
+    assert_eq!(times.len(), 4, "{history:?}");
+    assert!(times.iter().all(|t| *t == times[3]), "{history:?}");
     // The same context for the host is another image (the platform is part of the
     // cache key), and building for the target again is cached: the same image.
     let o = build(&e, &dir, &["-t", "native:1"]);

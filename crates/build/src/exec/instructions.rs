@@ -140,8 +140,7 @@ impl Builder<'_> {
                         None => k.clone(),
                     })
                     .collect();
-                let created = st.last_created.clone();
-                st.history(&format!("ARG {}", shown.join(" ")), true, &created);
+                st.metadata_history(&format!("ARG {}", shown.join(" ")));
                 return Ok(());
             }
             InstructionKind::Env(kvs) => {
@@ -298,10 +297,9 @@ impl Builder<'_> {
                 format!("MAINTAINER {m}")
             }
         };
-        // Metadata steps take the time of the last file step (or the base image),
-        // so a cached rebuild writes the same history.
-        let created = st.last_created.clone();
-        st.history(&created_by, true, &created);
+        // Metadata steps take the time of the last file step (or of the stage's
+        // first one), so a cached rebuild writes the same history.
+        st.metadata_history(&created_by);
         Ok(())
     }
 }

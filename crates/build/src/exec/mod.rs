@@ -138,6 +138,10 @@ pub(crate) struct State {
     pub cmd_set: bool,
     /// The time of the last step that ran (or of the base image).
     pub last_created: String,
+    /// History entries of metadata instructions written before the stage's first
+    /// file step: that step's time replaces theirs, as BuildKit dates them (so a
+    /// `FROM scratch` + `LABEL` + `COPY` stage rebuilds to the same image).
+    pub early_metadata: Option<Vec<usize>>,
     pub label: String,
     pub step: usize,
     pub total: usize,
@@ -190,7 +194,28 @@ impl State {
         }
     }
 
-    pub fn history(&mut self, created_by: &str, empty: bool, created: &str) {
+    /// A history entry for a metadata instruction (no layer), dated by the last
+    /// file step.
+    pub fn metadata_history(&mut self, created_by: &str) {
+        let created = self.last_created.clone();
+        self.history(created_by, true, &created);
+        if let Some(early) = &mut self.early_metadata {
+            early.push(self.raw["history"].as_array().map_or(0, |a| a.len() - 1));
+        }
+    }
+
+    /// A file step's history entry; the first one also dates the metadata entries
+    /// before it.
+    pub fn file_history(&mut self, created_by: &str, empty: bool, created: &str) {
+        self.history(created_by, empty, created);
+        for i in self.early_metadata.take().unwrap_or_default() {
+            if let Some(h) = self.raw["history"].get_mut(i) {
+                h["created"] = json!(created);
+            }
+        }
+    }
+
+    fn history(&mut self, created_by: &str, empty: bool, created: &str) {
         let mut h = json!({"created": created, "created_by": created_by,
                            "comment": "buildkit.dockerfile.v0"});
         if empty {
@@ -434,6 +459,7 @@ impl<'a> Builder<'a> {
         };
         let mut st = State {
             last_created,
+            early_metadata: Some(Vec::new()),
             raw,
             diff_ids,
             key,

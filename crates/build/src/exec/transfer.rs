@@ -77,7 +77,7 @@ impl Builder<'_> {
             st.diff_ids.push(d);
         }
         st.last_created = outcome.created.clone();
-        st.history(created_by, empty, &outcome.created);
+        st.file_history(created_by, empty, &outcome.created);
         if outcome.cached {
             self.progress.cached(v);
         } else {
