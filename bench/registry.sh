@@ -24,11 +24,15 @@ info() { printf 'registry-bench: %s\n' "$*" >&2; }
 
 usage() {
 	cat <<'EOF'
-usage: bench/registry.sh [--runs N] [--berth PATH] [--out DIR]
+usage: bench/registry.sh [--runs N] [--berth PATH] [--out DIR] [--fs loop|host]
 
   --runs N      timed runs per command (default 5; 1 warmup run extra)
   --berth PATH  berth binary (default: <repo>/target/release/berth)
   --out DIR     results dir (default: <repo>/target/bench/registry-<UTC stamp>)
+  --fs loop     (default) stores and registry roots on a fresh ext4 made for this
+                run with mkfs.ext4's defaults (journal on), loop-mounted: the
+                filesystem a stock distribution gives, the same for every tool
+  --fs host     on BENCH_TMPDIR's own filesystem as it is
 
 Must run as root. Installs skopeo, podman, buildah, docker-registry,
 hyperfine, debootstrap, jq, time and curl with apt-get when missing. Servers
@@ -42,6 +46,7 @@ script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 repo_root=$(cd -- "$script_dir/.." && pwd -P)
 
 runs=5
+fs=loop
 berth=$repo_root/target/release/berth
 out=""
 while (($#)); do
@@ -52,6 +57,8 @@ while (($#)); do
 	--berth=*) berth=${1#*=}; shift ;;
 	--out) (($# >= 2)) || die "--out needs a value"; out=$2; shift 2 ;;
 	--out=*) out=${1#*=}; shift ;;
+	--fs) (($# >= 2)) || die "--fs needs a value"; fs=$2; shift 2 ;;
+	--fs=*) fs=${1#*=}; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -83,6 +90,19 @@ ensure_packages
 # --- work dir, servers, cleanup ----------------------------------------------
 WORK=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/berth-regbench.XXXXXX")
 [[ $WORK =~ ^[A-Za-z0-9_./+-]+$ ]] || die "temp dir path '$WORK' has characters this script does not quote"
+# A fresh journaled ext4 for the stores (--fs loop). Why: on an ext4 without a
+# journal (this VM's root) the inode allocator skips inodes freed in the last
+# 1-6 minutes (ext4's recently_deleted()), so a pull right after any large delete
+# pays kernel time that depends on what ran before, not on the tool.
+case $fs in
+loop)
+	truncate -s 64G "$WORK.img"
+	mkfs.ext4 -q -F "$WORK.img"
+	mount -o loop "$WORK.img" "$WORK"
+	;;
+host) ;;
+*) rm -rf "$WORK"; die "--fs must be loop or host" ;;
+esac
 
 umount_below() { # unmount everything at or below $1, deepest first
 	awk -v w="$1" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r |
@@ -97,7 +117,7 @@ cleanup() {
 	done
 	sleep 0.5
 	umount_below "$WORK"
-	rm -rf "$WORK"
+	rm -rf "$WORK" "$WORK.img"
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -417,7 +437,7 @@ server_row() { # case label, json for berth server, json for docker-registry, re
 	printf -- '- date: %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
 	printf -- '- machine: nproc %s, kernel %s, CPU "%s", loadavg at start %s, at end %s\n' "$(nproc)" "$(uname -r)" \
 		"$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)"
-	printf -- '- store fs: %s (%s)\n' "$(df --output=fstype "$WORK" | tail -n1)" "$WORK"
+	printf -- '- store fs: %s (%s, --fs %s)\n' "$(df --output=fstype "$WORK" | tail -n1)" "$WORK" "$fs"
 	printf -- '- berth %s; %s; %s; docker-registry %s; hyperfine %s\n' \
 		"$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo '?')" "$(podman --version)" "$(skopeo --version)" \
 		"$(dpkg-query -W -f='${Version}' docker-registry)" "$(hyperfine --version | cut -d' ' -f2)"

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod config;
+mod drop_behind;
 pub mod error;
 mod hashing;
 pub mod layer;

@@ -798,7 +798,7 @@ struct BlobHandling<'a> {
 /// pass that unpacks it, without reading the download twice.
 struct TeeReader<R> {
     inner: R,
-    out: std::io::BufWriter<fs::File>,
+    out: std::io::BufWriter<crate::drop_behind::DropBehind>,
 }
 
 impl<R: Read> Read for TeeReader<R> {
@@ -836,7 +836,10 @@ fn stage_reader(
                 let f = fs::File::create(&path).ctx(|| format!("creating {}", path.display()))?;
                 Box::new(TeeReader {
                     inner: raw,
-                    out: std::io::BufWriter::with_capacity(256 * 1024, f),
+                    out: std::io::BufWriter::with_capacity(
+                        256 * 1024,
+                        crate::drop_behind::DropBehind::new(f),
+                    ),
                 })
             }
             None => Box::new(raw),
