@@ -168,10 +168,19 @@ EOF
 }
 export CONTAINERS_STORAGE_CONF=$WORK/storage.conf
 # empty-store resets for hyperfine --prepare. Old stores/registry roots are
-# moved to trash/ and deleted at exit: on ext4 without a journal an `rm -rf`
-# of thousands of inodes inflates the next run's system time (see
-# bench/image-load.sh and docs/benchmarks.md). sync: the previous run's
-# writeback is not charged to the next run.
+# moved to trash/. With --fs host they stay there until exit: on ext4 without a
+# journal an `rm -rf` of thousands of inodes inflates the next run's system time
+# (see bench/image-load.sh and docs/benchmarks.md). With --fs loop (journaled)
+# the trash is emptied right away, so the page cache does not grow by a store per
+# run: on this VM, memory the guest has not used lately is handed back to the
+# host, and filling it costs a host page fault per page, which the runs late in
+# the script paid and the early ones did not. sync: the previous run's writeback
+# is not charged to the next run.
+if [[ $fs == loop ]]; then
+	empty_trash="rm -rf '$WORK/trash' && mkdir -p '$WORK/trash'"
+else
+	empty_trash=":"
+fi
 cat >"$WORK/bin/reset-pm" <<EOF
 #!/bin/sh
 awk -v w='$WORK/pm-' 'index(\$5, w) == 1 {print \$5}' /proc/self/mountinfo | sort -r |
@@ -180,13 +189,16 @@ t='$WORK/trash/pm.'\$\$.\$(date +%s%N)
 mkdir -p "\$t"
 mv '$WORK/pm-root' '$WORK/pm-runroot' '$WORK/tmp' "\$t"/ 2>/dev/null
 mkdir -p '$WORK/pm-root' '$WORK/pm-runroot' '$WORK/tmp'
+$empty_trash
 sync
 EOF
 # reset-dir DIR: replace DIR with an empty directory (old one to trash)
 cat >"$WORK/bin/reset-dir" <<EOF
 #!/bin/sh
 mv "\$1" '$WORK/trash/d.'\$\$.\$(date +%s%N) 2>/dev/null
-mkdir -p "\$1" && sync
+mkdir -p "\$1"
+$empty_trash
+sync
 EOF
 # pm STORE ...: podman on a private store (pm-root, or pm-keep for push)
 cat >"$WORK/bin/pm" <<EOF
@@ -269,6 +281,7 @@ if [ -s "\$r.pid" ]; then
 fi
 [ ! -e "\$r" ] || mv "\$r" '$WORK/trash/r.'\$\$.\$(date +%s%N)
 mkdir -p "\$r"
+$empty_trash
 sync
 sh "\$r.start" </dev/null >>"\$r.log" 2>&1 &
 echo \$! >"\$r.pid"
