@@ -111,7 +111,24 @@ impl Engine {
         records::update_state(self.db(), &c.id, &state)?;
         // The container has exited for good: its address and veth go now, as Docker
         // releases a stopped container's endpoint.
-        self.disconnect(&c);
+        if c.settings.host_config.auto_remove && crate::networking::has_bridge_network(&c.settings)
+        {
+            // The network release mostly waits on the kernel (netlink, the pool's
+            // mounts) and the snapshot's removal needs only its path: side by side,
+            // a bridged `run --rm` ends as soon as the longer of the two.
+            let dir = self.images().snapshot_dir(&c.id);
+            let removed = std::thread::scope(|s| {
+                let h = s.spawn(|| berth_image::snapshot::remove_snapshot_dir(&dir));
+                self.disconnect(&c);
+                h.join()
+            });
+            match removed {
+                Ok(r) => r?,
+                Err(_) => return Err(EngineError::state(&c.id, "removing its snapshot panicked")),
+            }
+        } else {
+            self.disconnect(&c);
+        }
         if c.settings.host_config.auto_remove {
             // Docker's --rm takes the anonymous volumes along.
             return self.purge(&c, true);

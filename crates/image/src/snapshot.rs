@@ -165,14 +165,32 @@ impl ImageStore {
     }
 
     pub fn remove_snapshot(&self, key: &str) -> Result<()> {
-        self.unmount_snapshot(key)?;
-        let dir = self.snapshots_dir().join(key);
-        match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).ctx(|| format!("removing {}", dir.display()))
+        remove_snapshot_dir(&self.snapshots_dir().join(key))
+    }
+
+    /// Where the snapshot `key` lives, for [`remove_snapshot_dir`].
+    pub fn snapshot_dir(&self, key: &str) -> PathBuf {
+        self.snapshots_dir().join(key)
+    }
+}
+
+/// Unmounts and deletes a snapshot directory. It needs nothing but the path (no
+/// store handle), so a caller may run it on another thread.
+pub fn remove_snapshot_dir(dir: &Path) -> Result<()> {
+    let merged = dir.join("merged");
+    if is_mountpoint(&merged) {
+        rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH).map_err(|e| {
+            ImageError::Mount {
+                target: merged.clone(),
+                why: std::io::Error::from(e).to_string(),
             }
-            _ => Ok(()),
+        })?;
+    }
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).ctx(|| format!("removing {}", dir.display()))
         }
+        _ => Ok(()),
     }
 }
 
