@@ -26,13 +26,24 @@ impl Platform {
     /// `armhf`, ...) and dropping arm64's default variant `v8`.
     pub fn parse(s: &str) -> Result<Platform, String> {
         let lower = s.trim().to_ascii_lowercase();
+        if lower.contains(',') {
+            return Err(format!(
+                "{s:?} names several platforms: berth builds one per build; build each one \
+                 and join the images with `berth manifest create`"
+            ));
+        }
+        let word = |w: &str| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        };
         let parts: Vec<&str> = lower.split('/').collect();
         let (os, arch, variant) = match parts.as_slice() {
             [os, arch] => (*os, *arch, None),
             [os, arch, v] if !v.is_empty() => (*os, *arch, Some(*v)),
             _ => ("", "", None),
         };
-        if os.is_empty() || arch.is_empty() {
+        if !word(os) || !word(arch) || !variant.is_none_or(word) {
             return Err(format!(
                 "invalid platform {s:?}: expected os/arch[/variant], e.g. linux/arm64"
             ));
@@ -331,6 +342,9 @@ mod tests {
         assert!(Platform::parse("linux").is_err());
         assert!(Platform::parse("linux//").is_err());
         assert!(Platform::parse("a/b/c/d").is_err());
+        assert!(Platform::parse("linux/a b").is_err());
+        let e = Platform::parse("linux/amd64,linux/arm64").unwrap_err();
+        assert!(e.contains("one per build"), "{e}");
         let e = Platform::parse("windows/amd64").unwrap_err();
         assert!(e.contains("Linux images only"), "{e}");
     }
