@@ -245,8 +245,19 @@ fn run_steps_for_arm64_go_through_the_binfmt_handler() {
         fs::read_to_string(out.join("build-arch")).unwrap(),
         format!("{}\n", std::env::consts::ARCH)
     );
-    // A container of the image runs through the same handler.
-    assert_eq!(e.ok(&["run", "--rm", "arm:1"]).trim(), "aarch64");
+    // A container of the image runs through the same handler, with a warning that
+    // the image is not the host's.
+    let o = e.berth(&["run", "--rm", "arm:1"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(text(&o.stdout).trim(), "aarch64");
+    assert!(
+        text(&o.stderr).contains("WARNING: image arm:1 is for linux/arm64"),
+        "{}",
+        show(&o)
+    );
+    // Not for the host's own images.
+    let o = e.berth(&["run", "--rm", "busybox", "true"]);
+    assert!(!text(&o.stderr).contains("WARNING"), "{}", show(&o));
 }
 
 fn berth_arch() -> &'static str {

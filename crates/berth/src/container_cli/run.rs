@@ -105,6 +105,9 @@ fn create_container(
         None => None,
     };
     let created = ensure_image(&engine, a, root).and_then(|()| {
+        if a.platform.is_none() {
+            warn_foreign_platform(&engine, &a.image);
+        }
         let mut req = a.to_request()?;
         req.host_config.auto_remove = rm;
         Ok(engine.create(req)?)
@@ -122,6 +125,24 @@ fn create_container(
         file.write_all(c.id.as_bytes())?;
     }
     Ok((engine, c))
+}
+
+/// Says so when the image was built for another platform than the host's and none
+/// was asked for: its programs run only if a binfmt_misc handler takes them.
+fn warn_foreign_platform(engine: &Engine, image: &str) {
+    let Ok(img) = engine.images().resolve(image) else {
+        return;
+    };
+    let host = berth_image::platform::host_arch();
+    let (os, arch) = (img.os.as_str(), img.architecture.as_str());
+    let native = arch.is_empty() || arch == host || (host == "amd64" && arch == "386");
+    if native && (os.is_empty() || os == "linux") {
+        return;
+    }
+    eprintln!(
+        "WARNING: image {image} is for {os}/{arch}, not this host's linux/{host}: its \
+         programs run only through a binfmt_misc handler (such as qemu-user-static's)"
+    );
 }
 
 pub fn create(
