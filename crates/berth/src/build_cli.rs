@@ -242,12 +242,15 @@ pub fn build(
         let images = engine.images();
         let step = || format!("FROM {name}");
         // An image whose config names another platform is pulled again for this
-        // one, as BuildKit does; a config that names none fits any.
+        // one, as BuildKit does; a config that names none fits any. The record has
+        // os and architecture; only a variant needs the config read.
         let fits = |img: &berth_image::ImageRecord| {
-            images
-                .config(img)
-                .map(|c| platform.accepts(&c.raw))
-                .unwrap_or(true)
+            platform.fits(&img.os, &img.architecture)
+                && (platform.variant.is_none()
+                    || images
+                        .config(img)
+                        .map(|c| platform.accepts(&c.raw))
+                        .unwrap_or(true))
         };
         let local = images.resolve(name).ok();
         if pull_always || !local.as_ref().is_some_and(fits) {

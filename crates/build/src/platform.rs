@@ -92,8 +92,7 @@ impl Platform {
     /// Fields the config leaves out are not held against it.
     pub fn accepts(&self, config: &serde_json::Value) -> bool {
         let field = |k: &str| config[k].as_str().unwrap_or("").to_ascii_lowercase();
-        let (os, arch) = (field("os"), field("architecture"));
-        if (!os.is_empty() && os != self.os) || (!arch.is_empty() && arch != self.arch) {
+        if !self.fits(&field("os"), &field("architecture")) {
             return false;
         }
         let variant = normalize_variant(&field("variant"));
@@ -101,6 +100,13 @@ impl Platform {
             (Some(want), got) if !got.is_empty() => *want == got,
             _ => true,
         }
+    }
+
+    /// Whether an image's `os` and `architecture` (empty: not stated) fit this
+    /// platform, variant aside.
+    pub fn fits(&self, os: &str, arch: &str) -> bool {
+        (os.is_empty() || os.eq_ignore_ascii_case(&self.os))
+            && (arch.is_empty() || arch.eq_ignore_ascii_case(&self.arch))
     }
 
     /// The config fields of an image for this platform (for `FROM scratch`).

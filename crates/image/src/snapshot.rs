@@ -151,17 +151,7 @@ impl ImageStore {
     }
 
     pub fn unmount_snapshot(&self, key: &str) -> Result<()> {
-        let dir = self.snapshots_dir().join(key);
-        let merged = dir.join("merged");
-        if is_mountpoint(&merged) {
-            rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH).map_err(|e| {
-                ImageError::Mount {
-                    target: merged.clone(),
-                    why: std::io::Error::from(e).to_string(),
-                }
-            })?;
-        }
-        Ok(())
+        unmount_merged(&self.snapshots_dir().join(key))
     }
 
     pub fn remove_snapshot(&self, key: &str) -> Result<()> {
@@ -174,9 +164,8 @@ impl ImageStore {
     }
 }
 
-/// Unmounts and deletes a snapshot directory. It needs nothing but the path (no
-/// store handle), so a caller may run it on another thread.
-pub fn remove_snapshot_dir(dir: &Path) -> Result<()> {
+/// Detaches the snapshot directory's `merged` mount, if it is mounted.
+fn unmount_merged(dir: &Path) -> Result<()> {
     let merged = dir.join("merged");
     if is_mountpoint(&merged) {
         rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH).map_err(|e| {
@@ -186,6 +175,13 @@ pub fn remove_snapshot_dir(dir: &Path) -> Result<()> {
             }
         })?;
     }
+    Ok(())
+}
+
+/// Unmounts and deletes a snapshot directory. It needs nothing but the path (no
+/// store handle), so a caller may run it on another thread.
+pub fn remove_snapshot_dir(dir: &Path) -> Result<()> {
+    unmount_merged(dir)?;
     match fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).ctx(|| format!("removing {}", dir.display()))

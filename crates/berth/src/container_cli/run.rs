@@ -57,9 +57,14 @@ pub struct StartArgs {
     containers: Vec<String>,
 }
 
-/// Pulls the image per `--pull` (missing, always, never).
-fn ensure_image(engine: &Engine, a: &CreateArgs, root: &Option<PathBuf>) -> anyhow::Result<()> {
-    let present = engine.images().resolve(&a.image).is_ok();
+/// Pulls the image per `--pull` (missing, always, never); returns it.
+fn ensure_image(
+    engine: &Engine,
+    a: &CreateArgs,
+    root: &Option<PathBuf>,
+) -> anyhow::Result<berth_image::ImageRecord> {
+    let local = engine.images().resolve(&a.image).ok();
+    let present = local.is_some();
     let pull = match a.pull.as_str() {
         "always" => true,
         "missing" => !present,
@@ -79,8 +84,11 @@ fn ensure_image(engine: &Engine, a: &CreateArgs, root: &Option<PathBuf>) -> anyh
         }
         crate::registry_client_cli::pull_quietly(&a.image, a.platform.as_deref(), a.quiet, root)
             .with_context(|| format!("pulling {}", a.image))?;
+        return Ok(engine.images().resolve(&a.image)?);
     }
-    Ok(())
+    local.ok_or_else(|| {
+        EngineError::Image(berth_image::ImageError::NotFound(a.image.clone())).into()
+    })
 }
 
 fn create_container(
@@ -104,9 +112,9 @@ fn create_container(
         )),
         None => None,
     };
-    let created = ensure_image(&engine, a, root).and_then(|()| {
+    let created = ensure_image(&engine, a, root).and_then(|img| {
         if a.platform.is_none() {
-            warn_foreign_platform(&engine, &a.image);
+            warn_foreign_platform(&img, &a.image);
         }
         let mut req = a.to_request()?;
         req.host_config.auto_remove = rm;
@@ -129,10 +137,7 @@ fn create_container(
 
 /// Says so when the image was built for another platform than the host's and none
 /// was asked for: its programs run only if a binfmt_misc handler takes them.
-fn warn_foreign_platform(engine: &Engine, image: &str) {
-    let Ok(img) = engine.images().resolve(image) else {
-        return;
-    };
+fn warn_foreign_platform(img: &berth_image::ImageRecord, image: &str) {
     let host = berth_image::platform::host_arch();
     let (os, arch) = (img.os.as_str(), img.architecture.as_str());
     let native = arch.is_empty() || arch == host || (host == "amd64" && arch == "386");
