@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 mod bpf_devices;
 pub mod convert;
+mod entry;
 mod error;
 mod fsutil;
 pub mod mountinfo;
@@ -12,6 +13,7 @@ mod stats;
 mod v1;
 mod v2;
 
+pub use entry::Entry;
 pub use error::CgroupError;
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats,
@@ -62,6 +64,9 @@ pub trait Manager: Send {
     fn create(&self) -> Result<(), CgroupError>;
     /// Moves a process (all its threads) into the cgroup.
     fn add_task(&self, pid: i32) -> Result<(), CgroupError>;
+    /// Opens the cgroup for a process about to be forked, which then enters it
+    /// without [`Manager::add_task`]'s cost (see [`Entry`]).
+    fn entry(&self) -> Result<Entry, CgroupError>;
     /// Applies OCI `linux.resources`; unset fields are left untouched.
     fn apply(&self, r: &oci_spec::runtime::LinuxResources) -> Result<(), CgroupError>;
     /// Freezes every task and returns once the kernel reports FROZEN.

@@ -76,6 +76,49 @@ fn res(json: &str) -> oci_spec::runtime::LinuxResources {
     serde_json::from_str(json).unwrap()
 }
 
+/// A new process moves itself in through the `tasks` files (the entry the
+/// runtime uses), into every hierarchy at once.
+#[test]
+fn a_forked_child_enters_on_its_own() {
+    if !usable("a_forked_child_enters_on_its_own") {
+        return;
+    }
+    let path = unique_path();
+    let m = open(Path::new(DEFAULT_ROOT), &path).unwrap();
+    let g = Guard { m, child: None };
+    g.m.create().unwrap();
+    let entry = g.m.entry().unwrap();
+    assert!(
+        entry.dir_fd().is_none(),
+        "v1 has no directory to clone into"
+    );
+    let mut cmd = Command::new("cat");
+    cmd.arg("/proc/self/cgroup");
+    // SAFETY: the closure runs in the forked child before exec, where only the
+    // forking thread exists; it makes write(2) calls on descriptors opened before
+    // the fork and allocates nothing.
+    unsafe {
+        use std::os::unix::process::CommandExt as _;
+        cmd.pre_exec(move || entry.enter_self().map_err(std::io::Error::other));
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let want = path.to_str().unwrap();
+    for (name, _) in g.m.v1_mounts() {
+        let line = text
+            .lines()
+            .find(|l| {
+                l.split(':').nth(1).is_some_and(|c| {
+                    c.trim_start_matches("name=") == name.trim_start_matches("name=")
+                })
+            })
+            .unwrap_or_else(|| panic!("no line for {name} in {text}"));
+        assert!(line.ends_with(want), "{name}: {line} (want {want})");
+    }
+    assert!(g.m.pids().unwrap().is_empty(), "cat has exited");
+}
+
 #[test]
 fn lifecycle_on_real_hierarchies() {
     if !usable("lifecycle_on_real_hierarchies") {

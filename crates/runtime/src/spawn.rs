@@ -1,7 +1,9 @@
 //! Getting a process into the container's namespaces and cgroup.
 //!
-//! The runtime (single-threaded) forks an intermediate child. The runtime puts it in
-//! the cgroup, then the child joins the namespaces given by path, unshares the user
+//! The runtime (single-threaded) forks an intermediate child into the cgroup (see
+//! [`berth_cgroups::Entry`]: on v2 it is born there, on v1 it moves itself, and only
+//! on a v2 kernel without `CLONE_INTO_CGROUP` does the runtime move it), then the
+//! child joins the namespaces given by path, unshares the user
 //! namespace (the runtime writes its id maps from outside), unshares the rest, and forks
 //! the container process with CLONE_PARENT, so that process is pid 1 of any new pid
 //! namespace and still a direct child of the runtime. The intermediate child reports
@@ -39,10 +41,23 @@ where
     F: FnOnce(&Channel) -> Result<Infallible>,
 {
     let (ours, theirs) = channel::pair().ctx(|| "creating the sync socket".into())?;
-    match sys::fork().ctx(|| "forking the container's intermediate process".into())? {
+    let entry = req.cgroup.map(|cg| cg.entry()).transpose()?;
+    let forking = || "forking the container's intermediate process".into();
+    let (forked, mover) = match entry.as_ref().map(|e| e.dir_fd()) {
+        None => (sys::fork().ctx(forking)?, Mover::Nobody),
+        Some(None) => (sys::fork().ctx(forking)?, Mover::Child),
+        Some(Some(dir)) => match sys::fork_into_cgroup(dir) {
+            Ok(f) => (f, Mover::Nobody),
+            // An older kernel, or one that refuses the cgroup: the usual way, which
+            // reports what is wrong with the cgroup.
+            Err(_) => (sys::fork().ctx(forking)?, Mover::Parent),
+        },
+    };
+    match forked {
         Forked::Child => {
             drop(ours);
-            let code = match intermediate(&req, &theirs, body) {
+            let entry = entry.filter(|_| mover == Mover::Child);
+            let code = match intermediate(&req, &theirs, entry, body) {
                 Ok(()) => 0,
                 Err(e) => {
                     theirs.send_error(&e);
@@ -53,7 +68,8 @@ where
         }
         Forked::Parent(child) => {
             drop(theirs);
-            let result = drive(&req, &ours, child);
+            drop(entry);
+            let result = drive(&req, &ours, child, mover == Mover::Parent);
             if result.is_err() {
                 let _ = sys::kill(child, libc::SIGKILL);
             }
@@ -63,8 +79,18 @@ where
     }
 }
 
-fn drive(req: &Request<'_>, chan: &Channel, child: i32) -> Result<i32> {
-    if let Some(cg) = req.cgroup {
+/// Who puts the intermediate process in the cgroup, when it was not forked there.
+#[derive(PartialEq, Eq)]
+enum Mover {
+    Nobody,
+    /// It writes itself to the v1 hierarchies' `tasks` files.
+    Child,
+    /// The runtime writes its pid to `cgroup.procs`.
+    Parent,
+}
+
+fn drive(req: &Request<'_>, chan: &Channel, child: i32, move_child: bool) -> Result<i32> {
+    if let (Some(cg), true) = (req.cgroup, move_child) {
         cg.add_task(child)?;
     }
     chan.send(&Msg::Go)
@@ -109,7 +135,12 @@ fn expect(chan: &Channel, want: &str) -> Result<()> {
     }
 }
 
-fn intermediate<F>(req: &Request<'_>, chan: &Channel, body: F) -> Result<()>
+fn intermediate<F>(
+    req: &Request<'_>,
+    chan: &Channel,
+    entry: Option<berth_cgroups::Entry>,
+    body: F,
+) -> Result<()>
 where
     F: FnOnce(&Channel) -> Result<Infallible>,
 {
@@ -117,6 +148,11 @@ where
     // container's namespaces from ptracing it or opening its /proc files.
     sys::set_dumpable(false).ctx(|| "making the runtime process non-dumpable".into())?;
     expect(chan, "Go")?;
+    if let Some(entry) = entry {
+        // Still single-threaded, as entering by `tasks` requires; the files are
+        // closed before anything runs in the container's namespaces.
+        entry.enter_self()?;
+    }
     namespaces::join_all(&req.plan.join)?;
     let joined_user = req
         .plan

@@ -185,6 +185,10 @@ impl Manager for V1Manager {
             .try_for_each(|h| fsutil::write(&h.dir.join("cgroup.procs"), &pid))
     }
 
+    fn entry(&self) -> Result<crate::Entry, CgroupError> {
+        crate::Entry::v1_tasks(self.hierarchies.iter().map(|h| h.dir.clone()))
+    }
+
     fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
         if let Some(unified) = r.unified() {
             if !unified.is_empty() {

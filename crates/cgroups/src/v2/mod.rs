@@ -155,6 +155,10 @@ impl Manager for V2Manager {
         fsutil::write(&self.dir.join("cgroup.procs"), &pid.to_string())
     }
 
+    fn entry(&self) -> Result<crate::Entry, CgroupError> {
+        crate::Entry::v2_dir(self.dir.clone())
+    }
+
     fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
         resources::apply(self, r)
     }
