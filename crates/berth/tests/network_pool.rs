@@ -37,6 +37,17 @@ fn wait_idle(pool: &PathBuf, n: usize) {
     );
 }
 
+/// Whether the bridge has a learned (not permanent) forwarding entry for `mac`.
+fn learned(bridge: &str, mac: &str) -> bool {
+    let out = std::process::Command::new("bridge")
+        .args(["fdb", "show", "br", bridge])
+        .output()
+        .expect("running bridge fdb show");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.starts_with(mac) && !l.contains("permanent"))
+}
+
 fn master_of(link: &str) -> String {
     std::fs::read_link(format!("/sys/class/net/{link}/master"))
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -75,8 +86,23 @@ fn a_stopped_containers_namespace_serves_the_next_one() {
     // reaches the gateway and another container.
     let peer = e.run_d(&["--network", &net, "busybox", "sleep", "300"]);
     let peer_ip = e.inspect_f(&peer, "{{.NetworkSettings.IPAddress}}");
+    let h_mac = e.inspect_f("h", "{{.NetworkSettings.MacAddress}}");
+    e.ok(&["exec", "h", "ping", "-c1", "-W2", &format!("{p}.1")]);
+    assert!(learned(&bridge, &h_mac), "the bridge learned {h_mac}");
     e.ok(&["rm", "-f", "h"]);
     wait_idle(&pool, 1);
+    // The idle host end stays up but, with eth0 down, has no carrier: the bridge
+    // disables the port and forgets the MAC it learned there, which the next holder
+    // of that address (and MAC) may bring in on another port.
+    let idle_end = idle(&pool).remove(0);
+    // (carrier can be read only on a link that is up)
+    let carrier =
+        std::fs::read_to_string(format!("/sys/class/net/{idle_end}/carrier")).unwrap_or_default();
+    assert_eq!(carrier.trim(), "0", "{idle_end} is up, without carrier");
+    assert!(
+        wait_until(Duration::from_secs(5), || !learned(&bridge, &h_mac)),
+        "{bridge} still forwards {h_mac} to the idle port {idle_end}"
+    );
     let script = format!(
         "cat /sys/class/net/eth0/address; ip -o -4 addr show eth0; ip route; \
          ping -c2 -W2 {p}.1 >/dev/null && echo gw-ok; ping -c2 -W2 {peer_ip} >/dev/null && echo peer-ok"
