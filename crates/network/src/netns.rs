@@ -97,6 +97,41 @@ pub fn bind(src: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Moves the namespace mounted on `src` to a new file `target`, leaving `src`
+/// unlinked. A move (MS_MOVE) frees no mount, so unlike a bind and an unmount it
+/// does not wait for an RCU grace period; the kernel refuses it where `src`'s parent
+/// mount is shared (as `/` and `/run` are on systemd hosts), and then it is done
+/// that way.
+pub fn hand_over(src: &Path, target: &Path) -> Result<()> {
+    let fail = |e| {
+        NetError::io(
+            format!("moving {} to {}", src.display(), target.display()),
+            e,
+        )
+    };
+    File::create(target).map_err(fail)?;
+    let (s, t) = (cstr(src).map_err(fail)?, cstr(target).map_err(fail)?);
+    // SAFETY: both paths are NUL-terminated; a move takes no fs type or data.
+    let r = unsafe {
+        libc::mount(
+            s.as_ptr(),
+            t.as_ptr(),
+            std::ptr::null(),
+            libc::MS_MOVE,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        let _ = std::fs::remove_file(target);
+        if e.raw_os_error() != Some(libc::EINVAL) {
+            return Err(fail(e));
+        }
+        bind(src, target)?;
+    }
+    remove(src)
+}
+
 /// Unmounts and unlinks the namespace file. The namespace itself ends when the last
 /// process in it has exited, which takes its veth pair with it.
 pub fn remove(file: &Path) -> Result<()> {

@@ -15,9 +15,9 @@
 //!
 //! Pool entries are namespace files under `<run_root>/netns-pool/<network id>/`,
 //! named after their idle host end. A berth process takes or returns one under the
-//! pool's lock; an entry is handed over by bind-mounting it on the container's
-//! namespace file and unmounting it (and back), so the namespace is never without a
-//! file holding it. The pool lives in the run root: a reboot empties it, as it
+//! pool's lock; an entry is handed over by moving its mount to the container's
+//! namespace file (and back), or where the kernel refuses the move by bind-mounting
+//! it there and unmounting it, so the namespace is never without a file holding it. The pool lives in the run root: a reboot empties it, as it
 //! empties the namespaces themselves; `network rm` drains it.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -78,8 +78,7 @@ pub fn take(run_root: &Path, network_id: &str, target: &Path) -> Result<Option<S
             std::fs::create_dir_all(parent)
                 .map_err(|e| NetError::io(format!("creating {}", parent.display()), e))?;
         }
-        netns::bind(&file, target)?;
-        netns::remove(&file)?;
+        netns::hand_over(&file, target)?;
         return Ok(Some(veth));
     }
     Ok(None)
@@ -128,8 +127,7 @@ pub fn give_back(run_root: &Path, r: &Returned<'_>) -> Result<bool> {
     nl.rename(idx, &idle)
         .map_err(|e| NetError::io(format!("renaming {host} to {idle}"), e))?;
     let entry = dir.join(&idle);
-    netns::bind(r.file, &entry)?;
-    netns::remove(r.file)?;
+    netns::hand_over(r.file, &entry)?;
     Ok(true)
 }
 
