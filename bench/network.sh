@@ -17,8 +17,10 @@
 #                           publish on localhost; then R more rounds of berth
 #                           against podman alone (RUNS runs each), in alternating
 #                           order, reported as the median of the round ratios;
-#                           each round also times a second pair of servers pinned
-#                           to CPU 0 with curl on CPU 1 (needs 2 CPUs)
+#                           each round starts its own servers (where a file's
+#                           pages land in memory moves a transfer's time) and
+#                           also times a second pair pinned to CPU 0 with curl
+#                           on CPU 1 (needs 2 CPUs)
 # Everything lives in a scratch directory with its own stores; the bridges are
 # berth's and podman's default ones; traffic stays on 127.0.0.1 and those bridges.
 set -euo pipefail
@@ -29,7 +31,7 @@ info() { printf 'network: %s\n' "$*" >&2; }
 script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 repo_root=$(cd -- "$script_dir/.." && pwd -P)
 runs=30
-rounds=6
+rounds=8
 size=256
 berth=$repo_root/target/release/berth
 out=""
@@ -40,7 +42,7 @@ while (($#)); do
 	--rounds) rounds=$2; shift 2 ;;
 	--berth) berth=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,23p' "$0"; exit 0 ;;
 	*) die "unknown argument: $1" ;;
 	esac
 done
@@ -118,29 +120,55 @@ bid=$("$berth" run -d --network bridge --tmpfs /srv:size=$((size + 16))m -p "127
 # from another podman configuration) would otherwise take the default network's route.
 "${podman[@]}" network create --subnet "10.199.$((RANDOM % 200 + 20)).0/24" "bench$tag" >/dev/null
 "${podman[@]}" run -d --network "bench$tag" --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$pp:80" busybox sh -c "$serve" >/dev/null
-# The same servers pinned to CPU 0 (and curl to CPU 1, below): on a 2-CPU machine
-# whether the server and curl share a CPU moves a transfer's time by more than the
-# data path differs, and the scheduler decides that anew for each container.
-bq=$(free_port)
-pq=$(free_port)
-"$berth" run -d --network bridge --cpuset-cpus 0 --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$bq:80" busybox sh -c "$serve" >/dev/null
-"${podman[@]}" run -d --network "bench$tag" --cpuset-cpus 0 --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$pq:80" busybox sh -c "$serve" >/dev/null
 bip=$("$berth" inspect -f '{{.NetworkSettings.IPAddress}}' "$bid")
 socat "TCP-LISTEN:$sp,bind=127.0.0.1,fork,reuseaddr" "TCP:$bip:80" &
 socat_pid=$!
-for u in "127.0.0.1:$bp" "127.0.0.1:$pp" "127.0.0.1:$sp" "127.0.0.1:$bq" "127.0.0.1:$pq"; do
-	for _ in $(seq 100); do
-		curl -sf -m 10 -o /dev/null "http://$u/big" && break
-		sleep 0.2
+wait_served() {
+	local u
+	for u in "$@"; do
+		for _ in $(seq 100); do
+			curl -sf -m 10 -o /dev/null "http://$u/big" && break
+			sleep 0.2
+		done
+		curl -sf -m 60 -o /dev/null "http://$u/big" || die "nothing served on $u"
 	done
-	curl -sf -m 60 -o /dev/null "http://$u/big" || die "nothing served on $u"
-done
+}
+wait_served "127.0.0.1:$bp" "127.0.0.1:$pp" "127.0.0.1:$sp"
 hf ports \
 	-n "berth -p (nft DNAT)" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$bp/big" \
 	-n "podman -p" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$pp/big" \
 	-n "userland proxy (socat) to the berth container" "curl -sf -m 60 -o /dev/null http://127.0.0.1:$sp/big"
 # hyperfine runs one command's runs, then the next's: on a shared machine a slow
-# minute lands on one side. Rounds in alternating order spread it over both.
+# minute lands on one side. Rounds in alternating order spread it over both. Each
+# round also has servers of its own, started in alternating order: how fast a
+# transfer goes depends on where in memory its file's tmpfs pages landed (on this
+# VM two servers of one engine differed by 7% in curl's system time), so the same
+# pair of servers in every round would measure their pages, not the engines.
+round_servers=()
+servers() { # round number, extra run arguments; sets $rb and $rp to the ports
+	local r=$1
+	shift
+	rb=$(free_port)
+	rp=$(free_port)
+	local b=("$berth" run -d --network bridge "$@" --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$rb:80" busybox sh -c "$serve")
+	local p=("${podman[@]}" run -d --network "bench$tag" "$@" --tmpfs /srv:size=$((size + 16))m -p "127.0.0.1:$rp:80" busybox sh -c "$serve")
+	if ((r % 2 == 0)); then
+		round_servers+=("p:$("${p[@]}")" "b:$("${b[@]}")")
+	else
+		round_servers+=("b:$("${b[@]}")" "p:$("${p[@]}")")
+	fi
+	wait_served "127.0.0.1:$rb" "127.0.0.1:$rp"
+}
+drop_servers() {
+	local s
+	for s in "${round_servers[@]}"; do
+		case $s in
+		b:*) "$berth" rm -f "${s#b:}" >/dev/null ;;
+		p:*) "${podman[@]}" rm -f -t 0 "${s#p:}" >/dev/null ;;
+		esac
+	done
+	round_servers=()
+}
 round() { # name, round number, command prefix, berth port, podman port
 	local first=(-n "berth -p (nft DNAT)" "$3curl -sf -m 60 -o /dev/null http://127.0.0.1:$4/big")
 	local second=(-n "podman -p" "$3curl -sf -m 60 -o /dev/null http://127.0.0.1:$5/big")
@@ -151,8 +179,14 @@ round() { # name, round number, command prefix, berth port, podman port
 	fi
 }
 for r in $(seq "$rounds"); do
-	round ports-round "$r" "" "$bp" "$pp"
-	round ports-pinned "$r" "taskset -c 1 " "$bq" "$pq"
+	servers "$r"
+	round ports-round "$r" "" "$rb" "$rp"
+	# Pinned: servers on CPU 0, curl on CPU 1. On a 2-CPU machine whether the server
+	# and curl share a CPU moves a transfer's time by more than the data path
+	# differs, and the scheduler decides that anew for each container.
+	servers "$r" --cpuset-cpus 0
+	round ports-pinned "$r" "taskset -c 1 " "$rb" "$rp"
+	drop_servers
 done
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
