@@ -61,7 +61,9 @@ b_run=/run/bb-$tag
 p_run=/run/bp-$tag
 export BERTH_ROOT=$tmp/berth BERTH_RUNROOT=$b_run
 export CONTAINERS_CONF=$tmp/containers.conf
-podman=(podman --root "$tmp/podman" --runroot "$p_run" --storage-driver overlay)
+# Its own tmpdir too: the default, /run/libpod, is shared by every podman on the host,
+# and another podman store's reset there makes this one "refresh" its containers.
+podman=(podman --root "$tmp/podman" --runroot "$p_run" --tmpdir "$p_run/tmp" --storage-driver overlay)
 socat_pid=""
 
 cleanup() {
@@ -163,8 +165,8 @@ drop_servers() {
 	local s
 	for s in "${round_servers[@]}"; do
 		case $s in
-		b:*) "$berth" rm -f "${s#b:}" >/dev/null ;;
-		p:*) "${podman[@]}" rm -f -t 0 "${s#p:}" >/dev/null ;;
+		b:*) "$berth" rm -f "${s#b:}" >/dev/null || info "could not remove berth server ${s#b:}" ;;
+		p:*) "${podman[@]}" rm -f -t 0 "${s#p:}" >/dev/null || info "could not remove podman server ${s#p:}" ;;
 		esac
 	done
 	round_servers=()

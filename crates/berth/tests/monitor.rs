@@ -63,6 +63,7 @@ impl Mon {
                 ),
             ],
             proxies: Vec::new(),
+            holds: Vec::new(),
         };
         edit(&mut cfg);
         let cfg_path = run_dir.join("monitor.json");

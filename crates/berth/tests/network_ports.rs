@@ -176,6 +176,12 @@ fn published_ports_reach_the_container_and_leave_nothing() {
     }
     assert_eq!(got, Ok(short.clone()), "127.0.0.1:{lo_port}");
     assert_eq!(http_get("127.0.0.1", all_port), Ok(short.clone()));
+    // The host ports are held while the container runs: a host process that binds
+    // one later is told so, instead of never seeing a connection.
+    for p in [lo_port, all_port] {
+        let err = TcpListener::bind((Ipv4Addr::LOCALHOST, p)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "port {p}: {err}");
+    }
 
     // `port`, `ps` and `inspect` agree on what was chosen.
     let ports = e.ok(&["port", "web"]);
@@ -282,6 +288,12 @@ fn published_ports_reach_the_container_and_leave_nothing() {
         container_chains(&web)
     );
     assert!(http_get("127.0.0.1", lo_port).is_err());
+    assert!(
+        common::host::wait_until(Duration::from_secs(5), || {
+            TcpListener::bind((Ipv4Addr::LOCALHOST, lo_port)).is_ok()
+        }),
+        "port {lo_port} still held after rm -f"
+    );
     assert!(!e
         .runroot
         .join("containers")

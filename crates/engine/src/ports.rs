@@ -10,7 +10,7 @@ use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
 
-use berth_monitor::config::ProxyConfig;
+use berth_monitor::config::{HoldConfig, ProxyConfig};
 use berth_network::ports::Forward;
 use berth_network::Endpoint;
 use rustix::fs::{flock, FlockOperation};
@@ -219,11 +219,17 @@ impl Engine {
     /// `[::1]` bindings cannot be DNATed (the kernel drops what a DNAT sends from
     /// IPv6 loopback out of a bridge): they are returned as userland relays to the
     /// container's IPv4 address, for the monitor to serve, as Docker's proxy does.
-    pub(crate) fn publish(&self, c: &Container, ep: &Endpoint) -> Result<Vec<ProxyConfig>> {
+    /// Publishes the container's ports: DNAT rules, and what its monitor does for
+    /// them (relays for IPv6 loopback, and holding every other host port).
+    pub(crate) fn publish(
+        &self,
+        c: &Container,
+        ep: &Endpoint,
+    ) -> Result<(Vec<ProxyConfig>, Vec<HoldConfig>)> {
         let (ip, ip6) = (ep.ip, ep.v6.map(|v| v.ip));
         let wanted = requested(&c.settings);
         if wanted.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Default::default());
         }
         let lock_path = self.layout().run_root.join("ports.lock");
         let lock = fs::OpenOptions::new()
@@ -295,7 +301,21 @@ impl Engine {
             .into_iter()
             .partition(|f| f.host_ip.is_some_and(|h| h.is_ipv6() && h.is_loopback()));
         berth_network::ports::publish(&c.id, &ep.network, &dnat)?;
-        Ok(relayed
+        let holds = dnat
+            .iter()
+            .filter(|f| matches!(f.proto.as_str(), "tcp" | "udp"))
+            .map(|f| HoldConfig {
+                addr: SocketAddr::new(
+                    f.host_ip.unwrap_or(match f.container_ip {
+                        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                    }),
+                    f.host_port,
+                ),
+                udp: f.proto == "udp",
+            })
+            .collect();
+        let proxies = relayed
             .into_iter()
             .map(|f| ProxyConfig {
                 listen: SocketAddr::new(
@@ -304,7 +324,8 @@ impl Engine {
                 ),
                 target: SocketAddr::new(IpAddr::V4(ip), f.container_port),
             })
-            .collect())
+            .collect();
+        Ok((proxies, holds))
     }
 
     /// Removes the container's published ports, if it had any. Safe to repeat.

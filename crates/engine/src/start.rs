@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use berth_monitor::config::{
-    HealthConfig, LogConfig, LogDriver, MonitorConfig, OnFailure, ProxyConfig, RestartName,
-    RestartPolicy,
+    HealthConfig, HoldConfig, LogConfig, LogDriver, MonitorConfig, OnFailure, ProxyConfig,
+    RestartName, RestartPolicy,
 };
 use berth_monitor::launch::{Event, Launcher};
 use berth_safepath::Root;
@@ -171,7 +171,7 @@ impl Engine {
         c: &Container,
         spec: &serde_json::Value,
         attach: bool,
-        proxies: Vec<ProxyConfig>,
+        (proxies, holds): (Vec<ProxyConfig>, Vec<HoldConfig>),
     ) -> Result<MonitorConfig> {
         let s = &c.settings;
         let run_dir = self.layout().run_dir(&c.id);
@@ -223,6 +223,7 @@ impl Engine {
                 c.id.clone(),
             ],
             proxies,
+            holds,
         })
     }
 
@@ -294,7 +295,7 @@ impl Engine {
                     return Err(e);
                 }
             },
-            None => Vec::new(),
+            None => Default::default(),
         };
         // A left-over runtime state (a killed monitor) would make the runtime refuse
         // the id.

@@ -30,6 +30,18 @@ pub struct MonitorConfig {
     /// monitor for as long as it runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub proxies: Vec<ProxyConfig>,
+    /// Host ports published by DNAT, bound (never listened on) by the monitor for
+    /// as long as it runs, so no host process can take them meanwhile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<HoldConfig>,
+}
+
+/// A host port to hold: `udp` false for TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldConfig {
+    pub addr: std::net::SocketAddr,
+    #[serde(default)]
+    pub udp: bool,
 }
 
 /// One userland TCP relay: connections accepted on `listen` go to `target`.

@@ -270,3 +270,85 @@ pub fn release_startup_code() {
         }
     }
 }
+
+/// A socket bound to `addr` and left at that: TCP without listen(2), so a
+/// connection to it is refused as if nothing were bound; UDP with the smallest
+/// receive buffer, since nothing reads it. An IPv6 one is IPv6-only, so holding
+/// `[::]:P` does not also take `0.0.0.0:P`.
+pub fn bind_only(addr: std::net::SocketAddr, udp: bool) -> io::Result<OwnedFd> {
+    let (family, kind) = (
+        if addr.is_ipv6() {
+            libc::AF_INET6
+        } else {
+            libc::AF_INET
+        },
+        if udp {
+            libc::SOCK_DGRAM
+        } else {
+            libc::SOCK_STREAM
+        },
+    );
+    // SAFETY: socket(2) with constant arguments; the new fd is owned at once.
+    let fd =
+        unsafe { OwnedFd::from_raw_fd(check(libc::socket(family, kind | libc::SOCK_CLOEXEC, 0))?) };
+    let one: libc::c_int = 1;
+    let set = |level, name, v: &libc::c_int| {
+        // SAFETY: `v` is a valid c_int for the duration of the call.
+        check(unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                level,
+                name,
+                (v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })
+    };
+    if addr.is_ipv6() {
+        set(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &one)?;
+    }
+    if udp {
+        set(libc::SOL_SOCKET, libc::SO_RCVBUF, &one)?;
+    }
+    let r = match addr {
+        std::net::SocketAddr::V4(a) => {
+            let sa = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: `sa` is a valid sockaddr_in of the size passed.
+            unsafe {
+                libc::bind(
+                    fd.as_raw_fd(),
+                    (&sa as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+        }
+        std::net::SocketAddr::V6(a) => {
+            let sa = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: `sa` is a valid sockaddr_in6 of the size passed.
+            unsafe {
+                libc::bind(
+                    fd.as_raw_fd(),
+                    (&sa as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    check(r)?;
+    Ok(fd)
+}

@@ -3,6 +3,7 @@
 
 mod attach;
 pub mod health;
+mod hold;
 pub mod logs;
 mod proxy;
 pub mod restart;
@@ -145,6 +146,8 @@ struct Monitor {
     sync: Option<File>,
     sigfd: File,
     listener: UnixListener,
+    /// Published host ports held for the monitor's life (see `hold`).
+    _held: Vec<std::os::fd::OwnedFd>,
     conns: Vec<Conn>,
     io: Io,
     stdin_buf: Vec<u8>,
@@ -192,6 +195,7 @@ impl Monitor {
         tryi!(listener.set_nonblocking(true), "attach socket");
         let sigfd = File::from(tryi!(sys::signalfd(), "signalfd"));
         // After the signal mask is set: the relay threads inherit it.
+        let held = tryi!(hold::bind_all(&cfg.holds), "published ports");
         tryi!(proxy::start(&cfg.proxies), "userland proxy");
         let state = MonitorState {
             status: "created".into(),
@@ -206,6 +210,7 @@ impl Monitor {
             sync,
             sigfd,
             listener,
+            _held: held,
             conns: Vec::new(),
             io: Io::default(),
             stdin_buf: Vec::new(),
