@@ -68,33 +68,38 @@ pub fn create(file: &Path) -> Result<()> {
     })
 }
 
-/// Bind-mounts the namespace at `src` (a namespace file or `/proc/.../ns/net`) on a
-/// new file `target`, which then holds the namespace alive as well.
-pub fn bind(src: &Path, target: &Path) -> Result<()> {
-    let fail = |e| {
-        NetError::io(
-            format!("binding {} on {}", src.display(), target.display()),
-            e,
-        )
-    };
-    File::create(target).map_err(fail)?;
-    let (s, t) = (cstr(src).map_err(fail)?, cstr(target).map_err(fail)?);
-    // SAFETY: both paths are NUL-terminated; a bind mount takes no fs type or data.
+/// Mounts `src` on a new file `target` with `flags` (a bind or a move); on failure
+/// the file is removed again.
+fn mount_on(src: &Path, target: &Path, flags: libc::c_ulong) -> io::Result<()> {
+    File::create(target)?;
+    let (s, t) = (cstr(src)?, cstr(target)?);
+    // SAFETY: both paths are NUL-terminated; binds and moves take no fs type or data.
     let r = unsafe {
         libc::mount(
             s.as_ptr(),
             t.as_ptr(),
             std::ptr::null(),
-            libc::MS_BIND,
+            flags,
             std::ptr::null(),
         )
     };
     if r != 0 {
         let e = io::Error::last_os_error();
         let _ = std::fs::remove_file(target);
-        return Err(fail(e));
+        return Err(e);
     }
     Ok(())
+}
+
+/// Bind-mounts the namespace at `src` (a namespace file or `/proc/.../ns/net`) on a
+/// new file `target`, which then holds the namespace alive as well.
+pub fn bind(src: &Path, target: &Path) -> Result<()> {
+    mount_on(src, target, libc::MS_BIND).map_err(|e| {
+        NetError::io(
+            format!("binding {} on {}", src.display(), target.display()),
+            e,
+        )
+    })
 }
 
 /// Moves the namespace mounted on `src` to a new file `target`, leaving `src`
@@ -103,31 +108,15 @@ pub fn bind(src: &Path, target: &Path) -> Result<()> {
 /// mount is shared (as `/` and `/run` are on systemd hosts), and then it is done
 /// that way.
 pub fn hand_over(src: &Path, target: &Path) -> Result<()> {
-    let fail = |e| {
-        NetError::io(
-            format!("moving {} to {}", src.display(), target.display()),
-            e,
-        )
-    };
-    File::create(target).map_err(fail)?;
-    let (s, t) = (cstr(src).map_err(fail)?, cstr(target).map_err(fail)?);
-    // SAFETY: both paths are NUL-terminated; a move takes no fs type or data.
-    let r = unsafe {
-        libc::mount(
-            s.as_ptr(),
-            t.as_ptr(),
-            std::ptr::null(),
-            libc::MS_MOVE,
-            std::ptr::null(),
-        )
-    };
-    if r != 0 {
-        let e = io::Error::last_os_error();
-        let _ = std::fs::remove_file(target);
-        if e.raw_os_error() != Some(libc::EINVAL) {
-            return Err(fail(e));
+    match mount_on(src, target, libc::MS_MOVE) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => bind(src, target)?,
+        Err(e) => {
+            return Err(NetError::io(
+                format!("moving {} to {}", src.display(), target.display()),
+                e,
+            ))
         }
-        bind(src, target)?;
     }
     remove(src)
 }
