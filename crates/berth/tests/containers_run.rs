@@ -208,6 +208,22 @@ fn rm_flag_leaves_nothing_behind() {
     let Some(e) = Engine::new("run_rm") else {
         return;
     };
+    // A --rm container's overlay is volatile (its changes are thrown away, so
+    // nothing is synced at its unmount); another container's is not.
+    let options = |id: &str| {
+        let merged = e.root.path().join("snapshots").join(id).join("merged");
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        mi.lines()
+            .find(|l| l.split(' ').nth(4) == Some(merged.to_str().unwrap()))
+            .unwrap_or_else(|| panic!("{} is not mounted", merged.display()))
+            .to_string()
+    };
+    let gone_after = e.run_d(&["--rm", "busybox", "sleep", "300"]);
+    let kept = e.run_d(&["busybox", "sleep", "300"]);
+    let (rm_opts, kept_opts) = (options(&gone_after), options(&kept));
+    assert!(rm_opts.contains("volatile"), "{rm_opts}");
+    assert!(!kept_opts.contains("volatile"), "{kept_opts}");
+    e.ok(&["rm", "-f", &gone_after, &kept]);
     let cid = e.path("cid");
     let out = e.ok(&[
         "run",

@@ -399,9 +399,14 @@ impl Engine {
         let prepared = std::fs::create_dir_all(&dir)
             .ctx(|| format!("creating {}", dir.display()))
             .and_then(|_| {
-                self.images()
-                    .mount_snapshot(&image, &id, None)
-                    .map_err(Into::into)
+                // A `--rm` container's changes go with it: no need to sync them.
+                let images = self.images();
+                if container.settings.host_config.auto_remove {
+                    images.mount_volatile_snapshot(&image, &id)
+                } else {
+                    images.mount_snapshot(&image, &id, None)
+                }
+                .map_err(Into::into)
             });
         if let Err(e) = prepared {
             let _ = self.remove(&id, true, true);

@@ -42,6 +42,27 @@ impl ImageStore {
         key: &str,
         driver: Option<Driver>,
     ) -> Result<Snapshot> {
+        self.mount_snapshot_as(image, key, driver, false)
+    }
+
+    /// [`ImageStore::mount_snapshot`] for a snapshot that is thrown away after use (a
+    /// `--rm` container's, a build step's): overlay's `volatile` option makes it
+    /// ignore fsync and syncfs, so neither the container's fsyncs nor the unmount
+    /// write back everything dirty on the file system under the store (an unmount of
+    /// a plain overlay syncs that whole file system). After a crash such a snapshot
+    /// cannot be mounted again, which for these makes no difference. Kernels before
+    /// 5.10 do not know the option and get a plain mount.
+    pub fn mount_volatile_snapshot(&self, image: &ImageRecord, key: &str) -> Result<Snapshot> {
+        self.mount_snapshot_as(image, key, None, true)
+    }
+
+    fn mount_snapshot_as(
+        &self,
+        image: &ImageRecord,
+        key: &str,
+        driver: Option<Driver>,
+        volatile: bool,
+    ) -> Result<Snapshot> {
         if key.is_empty() || key.contains('/') || key.starts_with('.') {
             return Err(ImageError::Invalid {
                 what: format!("snapshot key {key:?}"),
@@ -72,7 +93,13 @@ impl ImageStore {
         }
         let driver = driver.unwrap_or_else(default_driver);
         if driver == Driver::Overlay {
-            match self.mount_overlay(&dir, &lowers) {
+            let mounted = match self.mount_overlay(&dir, &lowers, volatile) {
+                Err(ImageError::Mount { .. }) if volatile => {
+                    self.mount_overlay(&dir, &lowers, false)
+                }
+                other => other,
+            };
+            match mounted {
                 Ok(()) => {
                     return Ok(Snapshot {
                         key: key.to_string(),
@@ -94,7 +121,7 @@ impl ImageStore {
         })
     }
 
-    fn mount_overlay(&self, dir: &Path, lowers: &[String]) -> Result<()> {
+    fn mount_overlay(&self, dir: &Path, lowers: &[String], volatile: bool) -> Result<()> {
         let merged = dir.join("merged");
         let mut data = String::from("lowerdir=");
         if lowers.is_empty() {
@@ -110,6 +137,13 @@ impl ImageStore {
             dir.join("upper").display(),
             dir.join("work").display()
         ));
+        if volatile {
+            data.push_str(",volatile");
+            // Left by an earlier volatile mount of this snapshot; overlay refuses to
+            // mount while it is there. For a snapshot mounted volatile again that
+            // warning has nothing to protect.
+            let _ = fs::remove_dir_all(dir.join("work/work/incompat/volatile"));
+        }
         if data.len() >= PAGE {
             return Err(ImageError::Mount {
                 target: merged,

@@ -96,7 +96,8 @@ impl<'a> Builder<'a> {
         let images = engine.images();
         let key = format!("build-{}", random_hex());
         let rec = chain_record(diff_ids);
-        let snap = images.mount_snapshot(&rec, &key, None)?;
+        // Thrown away once its layer is taken: volatile (see mount_volatile_snapshot).
+        let snap = images.mount_volatile_snapshot(&rec, &key)?;
         // A layer's dir is relative to the store's layers/ directory; the lowers
         // are read from here (stubs, unchanged parents), so they must be whole.
         let layers_dir = images.root().join("layers");
