@@ -209,7 +209,7 @@ pub fn publish(container_id: &str, net: &Network, forwards: &[Forward]) -> Resul
 /// repeat.
 pub fn unpublish(container_id: &str, v6: bool) -> Result<()> {
     if crate::firewall::uses_iptables() {
-        crate::iptables::unpublish(container_id);
+        crate::iptables::unpublish(container_id, v6);
         return Ok(());
     }
     nft::load(&removal_for(container_id, v6))
