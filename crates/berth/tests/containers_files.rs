@@ -98,9 +98,9 @@ fn cp_never_follows_a_symlink_out_of_the_container() {
         .berth(&["exec", "evil", "test", "-L", "/into"])
         .status
         .success()));
-    // Reading through /leak resolves inside the container, where that path is absent.
+    // Following /leak (-L) resolves inside the container, where that path is absent.
     let out = e.path("got");
-    let o = e.berth(&["cp", "evil:/leak", out.to_str().unwrap()]);
+    let o = e.berth(&["cp", "-L", "evil:/leak", out.to_str().unwrap()]);
     assert!(
         !o.status.success() || fs::read_to_string(&out).unwrap_or_default() != "host only\n",
         "cp read the host file through a symlink: {}",
@@ -122,6 +122,55 @@ fn cp_never_follows_a_symlink_out_of_the_container() {
     assert!(
         !host_dir.join("payload").exists(),
         "cp wrote through a symlink onto the host"
+    );
+}
+
+/// `cp` copies a symlink it is pointed at as a link, as Docker does; `-L` copies
+/// what the link points to (resolved inside the container for a container path),
+/// under the link's name. Both directions.
+#[test]
+fn cp_copies_links_as_links_unless_told_to_follow() {
+    let Some(e) = Engine::new("cp_follow") else {
+        return;
+    };
+    e.run_d(&[
+        "--name",
+        "links",
+        "busybox",
+        "sh",
+        "-c",
+        "echo inside > /target && ln -s /target /link && sleep 300",
+    ]);
+    assert!(common::host::wait_until(common::engine::T30, || e
+        .berth(&["exec", "links", "test", "-L", "/link"])
+        .status
+        .success()));
+    let as_link = e.path("as-link");
+    e.ok(&["cp", "links:/link", as_link.to_str().unwrap()]);
+    assert!(fs::symlink_metadata(&as_link).unwrap().is_symlink());
+    assert_eq!(
+        fs::read_link(&as_link).unwrap(),
+        std::path::Path::new("/target")
+    );
+    let followed = e.path("followed");
+    e.ok(&["cp", "-L", "links:/link", followed.to_str().unwrap()]);
+    assert!(fs::symlink_metadata(&followed).unwrap().is_file());
+    assert_eq!(fs::read_to_string(&followed).unwrap(), "inside\n");
+
+    let file = e.path("host-file");
+    fs::write(&file, "from the host\n").unwrap();
+    let link = e.path("host-link");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    e.ok(&["cp", link.to_str().unwrap(), "links:/copied-link"]);
+    assert_eq!(
+        e.ok(&["exec", "links", "readlink", "/copied-link"]).trim(),
+        file.to_str().unwrap()
+    );
+    e.ok(&["cp", "-L", link.to_str().unwrap(), "links:/tmp/"]);
+    assert_eq!(
+        e.ok(&["exec", "links", "cat", "/tmp/host-link"]),
+        "from the host\n",
+        "-L copies the content under the link's name"
     );
 }
 

@@ -30,10 +30,15 @@ fn base_name(p: &Path) -> Result<std::ffi::OsString> {
 
 /// Resolves `path` inside `root` to a real host path that stays inside it (the fd's
 /// magic link target, after in-root symlink resolution).
-fn resolve_in(root: &Root, path: &str) -> Result<PathBuf> {
-    let fd = root
-        .resolve(Path::new(path))
-        .map_err(|e| root_err(path, e))?;
+/// `path` inside `root`; with `follow` false a symlink in the last component is
+/// the link itself.
+fn resolve_in(root: &Root, path: &str, follow: bool) -> Result<PathBuf> {
+    let fd = if follow {
+        root.resolve(Path::new(path))
+    } else {
+        root.resolve_nofollow(Path::new(path))
+    }
+    .map_err(|e| root_err(path, e))?;
     berth_safepath::fd_real_path(fd.as_fd()).map_err(|e| root_err(path, e))
 }
 
@@ -89,25 +94,40 @@ impl ContainerFs {
     }
 
     fn resolve(&self, path: &str) -> Result<PathBuf> {
+        self.resolve_with(path, true)
+    }
+
+    /// [`ContainerFs::resolve`]; with `follow` false a symlink named last is the link.
+    fn resolve_with(&self, path: &str, follow: bool) -> Result<PathBuf> {
         let p = normalize(path);
         for (dest, src) in &self.mounts {
             if let Ok(rest) = p.strip_prefix(dest) {
                 let r = Root::open(src).map_err(|e| root_err(path, e))?;
                 let rest = rest.to_string_lossy();
-                return resolve_in(&r, if rest.is_empty() { "/" } else { &rest });
+                return resolve_in(&r, if rest.is_empty() { "/" } else { &rest }, follow);
             }
         }
-        resolve_in(&self.root, path)
+        resolve_in(&self.root, path, follow)
     }
 }
 
 impl Engine {
-    /// Container → host. `dest` "-" writes a tar stream to `out`.
-    pub fn copy_from(&self, key: &str, src: &str, dest: &str, out: impl Write) -> Result<()> {
+    /// Container → host. `dest` "-" writes a tar stream to `out`. A symlink named
+    /// by `src` is copied as a link, unless `follow_link` (`cp -L`) or `src` ends
+    /// with `/` or `/.`, as with Docker.
+    pub fn copy_from(
+        &self,
+        key: &str,
+        src: &str,
+        dest: &str,
+        out: impl Write,
+        follow_link: bool,
+    ) -> Result<()> {
         let c = self.find(key)?;
         let access = self.access_rootfs(&c, true)?;
         let cfs = ContainerFs::open(self, &c, &access.rootfs)?;
-        let real = cfs.resolve(src)?;
+        let follow = follow_link || src.ends_with('/') || src.ends_with("/.");
+        let real = cfs.resolve_with(src, follow)?;
         let md = fs::symlink_metadata(&real).ctx(|| format!("stat {src} in the container"))?;
         if dest == "-" {
             let mut b = tar::Builder::new(out);
@@ -166,7 +186,8 @@ impl Engine {
 
     /// Host → container. `src` "-" reads a tar stream from `input` into the
     /// container directory `dest`. Copied files belong to root unless `archive`
-    /// (`cp -a`) keeps their owners.
+    /// (`cp -a`) keeps their owners. A symlink `src` is copied as a link, unless
+    /// `follow_link` (`cp -L`): then what it points to, under the link's name.
     pub fn copy_to(
         &self,
         key: &str,
@@ -174,6 +195,7 @@ impl Engine {
         dest: &str,
         input: impl Read,
         archive: bool,
+        follow_link: bool,
     ) -> Result<()> {
         let c = self.find(key)?;
         let access = self.access_rootfs(&c, true)?;
@@ -198,7 +220,12 @@ impl Engine {
             return Ok(());
         }
         let src_path = Path::new(src);
-        let md = fs::symlink_metadata(src_path).ctx(|| format!("stat {src}"))?;
+        let copied = if follow_link {
+            fs::canonicalize(src_path).ctx(|| format!("following {src}"))?
+        } else {
+            src_path.to_path_buf()
+        };
+        let md = fs::symlink_metadata(&copied).ctx(|| format!("stat {src}"))?;
         let owner = if archive {
             Owner::Keep
         } else {
@@ -208,7 +235,7 @@ impl Engine {
         let target = match existing {
             Some(d) if d.is_dir() => {
                 if md.is_dir() && wants_contents(src) {
-                    return fscopy::copy_tree(src_path, &d, owner);
+                    return fscopy::copy_tree(&copied, &d, owner);
                 }
                 d.join(base_name(src_path)?)
             }
@@ -236,7 +263,7 @@ impl Engine {
                 parent.join(base_name(dp)?)
             }
         };
-        fscopy::copy_entry(src_path, &target, owner)
+        fscopy::copy_entry(&copied, &target, owner)
     }
 
     /// `export`: the container's filesystem as a tar stream.

@@ -12,7 +12,8 @@ pub struct CpArgs {
     /// Archive mode: keep the source's uid/gid when copying into a container.
     #[arg(short, long)]
     archive: bool,
-    /// Always follow symbol links in SRC_PATH (berth resolves them inside the container).
+    /// Always follow symbolic links in SRC_PATH: copy what a link points to (inside
+    /// the container, for a container path) instead of the link itself.
     #[arg(short = 'L', long)]
     follow_link: bool,
     /// Suppress progress output.
@@ -43,16 +44,16 @@ fn split(arg: &str) -> Option<(&str, &str)> {
 }
 
 pub fn cp(a: CpArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> anyhow::Result<i32> {
-    let _ = (a.follow_link, a.quiet);
+    let _ = a.quiet;
     let engine = open_engine(root, runroot)?;
     match (split(&a.src), split(&a.dest)) {
         (Some((c, p)), None) => {
             let out = std::io::stdout().lock();
-            engine.copy_from(c, p, &a.dest, out)?;
+            engine.copy_from(c, p, &a.dest, out, a.follow_link)?;
         }
         (None, Some((c, p))) => {
             let input = std::io::stdin().lock();
-            engine.copy_to(c, &a.src, p, input, a.archive)?;
+            engine.copy_to(c, &a.src, p, input, a.archive, a.follow_link)?;
         }
         (Some(_), Some(_)) => bail!("copying between containers is not supported"),
         (None, None) => bail!("must specify at least one container source: CONTAINER:PATH"),
