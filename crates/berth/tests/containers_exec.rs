@@ -41,6 +41,26 @@ fn exec_output_status_and_options() {
     });
     assert!(ok, "exec -d never ran");
 
+    // -d -t: the process gets a terminal, and someone keeps reading it, so it can
+    // write far more than a terminal buffers and still finish.
+    let out = e.ok(&[
+        "exec",
+        "-d",
+        "-t",
+        "x",
+        "sh",
+        "-c",
+        "tty > /tmp/tty; i=0; while [ $i -lt 3000 ]; do echo line $i of what nobody reads; \
+         i=$((i+1)); done; echo yes > /tmp/finished",
+    ]);
+    assert_eq!(out, "");
+    let ok = host::wait_until(T30, || {
+        e.berth(&["exec", "x", "cat", "/tmp/finished"]).stdout == b"yes\n"
+    });
+    assert!(ok, "exec -d -t blocked on its terminal");
+    let tty = e.ok(&["exec", "x", "cat", "/tmp/tty"]);
+    assert!(tty.starts_with("/dev/pts/"), "{tty}");
+
     let o = e.berth_stdin(&["exec", "-i", "x", "cat"], b"piped\n");
     assert_eq!(text(&o.stdout), "piped\n", "{}", show(&o));
     // Without -i the process gets no stdin.

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use berth_runtime::exec::{exec as exec_in, ExecOptions};
 use oci_spec::runtime::{Process, UserBuilder};
 
@@ -77,9 +77,6 @@ pub fn exec(a: ExecArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> a
             format!("container {} is not running", c.short_id()),
         ));
     }
-    if a.detach && a.tty {
-        bail!("berth cannot yet keep a terminal for a detached exec; drop -t or -d");
-    }
     let bundle = engine.layout().run_dir(&c.id);
     let spec = berth_runtime::config::load(&bundle).map_err(|e| Failed::engine(e.into()))?;
     let mut process: Process = spec
@@ -148,10 +145,50 @@ pub fn exec(a: ExecArgs, root: &Option<PathBuf>, runroot: &Option<PathBuf>) -> a
     })
     .map_err(|e| classify(e.to_string()))?;
     if a.detach {
+        if let Some(master) = done.pty_master {
+            hold_tty(master)?;
+        }
         return Ok(0);
     }
     Ok(berth_runtime::supervise::wait_foreground(
         done.pid,
         done.pty_master,
     )?)
+}
+
+/// A detached `exec -t` has a terminal that no client reads: without a reader its
+/// process would block once the terminal's buffer filled, and it would get a hangup
+/// when this process exits and closes the master. A `berth container drain-tty` of
+/// its own (in a process group of its own, outliving this command) holds the master
+/// and discards the output, as Docker's daemon does for a detached exec.
+fn hold_tty(master: std::os::fd::OwnedFd) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    use std::process::{Command, Stdio};
+    // This process runs from a protected (detached, read-only) copy of the binary,
+    // which has no path of its own: /proc/self/exe reaches it.
+    Command::new("/proc/self/exe")
+        .args(["container", "drain-tty"])
+        .stdin(Stdio::from(master))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("starting the reader of the detached exec's terminal")?;
+    Ok(())
+}
+
+/// `berth container drain-tty`: reads stdin until the other side has closed (EOF, or
+/// EIO from a terminal master whose process has exited).
+pub fn drain_tty() -> anyhow::Result<i32> {
+    use std::io::Read as _;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut input = std::io::stdin().lock();
+    loop {
+        match input.read(&mut buf) {
+            Ok(0) => return Ok(0),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Ok(0),
+        }
+    }
 }

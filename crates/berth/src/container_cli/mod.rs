@@ -126,6 +126,10 @@ pub enum ContainerCmd {
     /// (internal) Run by a container's monitor when the container has exited for good.
     #[command(hide = true)]
     Cleanup { id: String },
+    /// (internal) Holds the terminal of a detached `exec -t`: reads and discards what
+    /// the process writes (stdin is the terminal's master side) until it has gone.
+    #[command(hide = true)]
+    DrainTty,
 }
 
 pub fn run(
@@ -163,5 +167,6 @@ pub fn run(
             open_engine(root, runroot)?.cleanup(&id)?;
             Ok(0)
         }
+        ContainerCmd::DrainTty => exec::drain_tty(),
     }
 }
