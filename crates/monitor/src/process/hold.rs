@@ -6,17 +6,45 @@
 //! the same way.
 
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
+use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+
 use crate::config::HoldConfig;
-use crate::sys;
+
+/// A socket bound to `addr` and left at that: TCP without listen(2), so a
+/// connection to it is refused as if nothing were bound; UDP with the smallest
+/// receive buffer, since nothing reads it. An IPv6 one is IPv6-only, so holding
+/// `[::]:P` does not also take `0.0.0.0:P`.
+fn bind_only(addr: SocketAddr, udp: bool) -> io::Result<OwnedFd> {
+    let family = if addr.is_ipv6() {
+        AddressFamily::INET6
+    } else {
+        AddressFamily::INET
+    };
+    let kind = if udp {
+        SocketType::DGRAM
+    } else {
+        SocketType::STREAM
+    };
+    let fd = rustix::net::socket_with(family, kind, SocketFlags::CLOEXEC, None)?;
+    if addr.is_ipv6() {
+        sockopt::set_ipv6_v6only(&fd, true)?;
+    }
+    if udp {
+        sockopt::set_socket_recv_buffer_size(&fd, 1)?;
+    }
+    rustix::net::bind(&fd, &addr)?;
+    Ok(fd)
+}
 
 /// Binds every port, or none: the first that fails is the error.
 pub fn bind_all(holds: &[HoldConfig]) -> io::Result<Vec<OwnedFd>> {
     holds
         .iter()
         .map(|h| {
-            sys::bind_only(h.addr, h.udp).map_err(|e| {
+            bind_only(h.addr, h.udp).map_err(|e| {
                 let proto = if h.udp { "udp" } else { "tcp" };
                 io::Error::new(e.kind(), format!("holding {}/{proto}: {e}", h.addr))
             })
