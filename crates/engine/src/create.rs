@@ -398,16 +398,7 @@ impl Engine {
         let dir = self.layout().container_dir(&id);
         let prepared = std::fs::create_dir_all(&dir)
             .ctx(|| format!("creating {}", dir.display()))
-            .and_then(|_| {
-                // A `--rm` container's changes go with it: no need to sync them.
-                let images = self.images();
-                if container.settings.host_config.auto_remove {
-                    images.mount_volatile_snapshot(&image, &id)
-                } else {
-                    images.mount_snapshot(&image, &id, None)
-                }
-                .map_err(Into::into)
-            });
+            .and_then(|_| self.mount_rootfs(&container, &image).map(drop));
         if let Err(e) = prepared {
             let _ = self.remove(&id, true, true);
             return Err(e);

@@ -219,8 +219,7 @@ impl Engine {
     /// `[::1]` bindings cannot be DNATed (the kernel drops what a DNAT sends from
     /// IPv6 loopback out of a bridge): they are returned as userland relays to the
     /// container's IPv4 address, for the monitor to serve, as Docker's proxy does.
-    /// Publishes the container's ports: DNAT rules, and what its monitor does for
-    /// them (relays for IPv6 loopback, and holding every other host port).
+    /// Every DNATed host port is returned too, for the monitor to hold.
     pub(crate) fn publish(
         &self,
         c: &Container,

@@ -19,13 +19,28 @@ pub struct Access<'a> {
 }
 
 impl Engine {
+    /// Mounts (or finds mounted) the container's snapshot. A `--rm` container's
+    /// changes go with it, so its snapshot is volatile: nothing in it is synced.
+    pub(crate) fn mount_rootfs(
+        &self,
+        c: &Container,
+        image: &berth_image::store::ImageRecord,
+    ) -> Result<berth_image::snapshot::Snapshot> {
+        let images = self.images();
+        Ok(if c.settings.host_config.auto_remove {
+            images.mount_volatile_snapshot(image, &c.id)?
+        } else {
+            images.mount_snapshot(image, &c.id, None)?
+        })
+    }
+
     /// Opens the container's rootfs; with `freeze`, a running container is paused
     /// until the returned guard is dropped.
     pub fn access_rootfs(&self, c: &Container, freeze: bool) -> Result<Access<'_>> {
         let image = self.images().resolve(&c.image_id)?;
         let snap_dir = self.images().snapshots_dir().join(&c.id).join("merged");
         let was_mounted = berth_image::snapshot::is_mountpoint(&snap_dir);
-        let snap = self.images().mount_snapshot(&image, &c.id, None)?;
+        let snap = self.mount_rootfs(c, &image)?;
         let mut paused_here = false;
         if freeze && c.state.status == Status::Running {
             if let Ok(r) =

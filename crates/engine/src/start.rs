@@ -245,12 +245,7 @@ impl Engine {
             ));
         }
         let image = self.images().resolve(&c.image_id)?;
-        // A `--rm` container's changes go with it: no need to sync them anywhere.
-        let snap = if c.settings.host_config.auto_remove {
-            self.images().mount_volatile_snapshot(&image, &c.id)?
-        } else {
-            self.images().mount_snapshot(&image, &c.id, None)?
-        };
+        let snap = self.mount_rootfs(&c, &image)?;
         let user_mounts = self.user_mounts(&c, &snap.rootfs)?;
         let dir = self.layout().container_dir(&c.id);
         fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
