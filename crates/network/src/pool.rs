@@ -17,8 +17,9 @@
 //! named after their idle host end. A berth process takes or returns one under the
 //! pool's lock; an entry is handed over by moving its mount to the container's
 //! namespace file (and back), or where the kernel refuses the move by bind-mounting
-//! it there and unmounting it, so the namespace is never without a file holding it. The pool lives in the run root: a reboot empties it, as it
-//! empties the namespaces themselves; `network rm` drains it.
+//! it there and unmounting it, so the namespace is never without a file holding it.
+//! The pool lives in the run root: a reboot empties it, as it empties the
+//! namespaces themselves; `network rm` drains it.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -97,9 +98,9 @@ pub struct Returned<'a> {
 
 /// Puts a stopped container's namespace in its network's pool: `eth0` down and
 /// without its address (which routes and neighbours go with), the host end renamed
-/// (and without carrier). Returns false when the pool is full, and the caller destroys the
-/// namespace as usual. On a failure part-way the namespace may be half reset: the
-/// caller destroys it then too.
+/// (and without carrier). Returns false when the pool is full, and the caller
+/// destroys the namespace as usual. On a failure part-way the namespace may be half
+/// reset: the caller destroys it then too.
 pub fn give_back(run_root: &Path, r: &Returned<'_>) -> Result<bool> {
     let dir = dir(run_root, r.network_id);
     let _lock = lock(&dir)?;

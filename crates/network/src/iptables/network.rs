@@ -117,21 +117,12 @@ mod tests {
     use super::super::tests::shown;
     use super::*;
 
+    /// nft's test network, with an IPv6 subnet.
     fn net(internal: bool) -> Network {
         Network {
-            id: "0123456789abcdef".repeat(4),
-            name: "t".into(),
-            driver: "bridge".into(),
-            subnet: "10.199.250.0/24".into(),
-            gateway: "10.199.250.1".into(),
-            bridge: "br-0123456789ab".into(),
-            internal,
-            labels: Default::default(),
-            options: Default::default(),
-            created: String::new(),
-            ip_range: String::new(),
             subnet6: "fd00:beef:1::/64".into(),
             gateway6: "fd00:beef:1::1".into(),
+            ..crate::nft::tests::net(internal)
         }
     }
 
