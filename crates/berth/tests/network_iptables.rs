@@ -13,12 +13,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::engine::{show, text, Engine};
-use common::net::{free_subnet, random_hex};
+use common::net::{free_port, free_subnet, random_hex, random_ula};
 
 const FW: (&str, &str) = ("BERTH_FIREWALL", "iptables");
 
@@ -71,6 +71,20 @@ impl Ipt<'_> {
         self.nets.push(name.clone());
         self.net_ids.push(id.clone());
         (name, id, prefix)
+    }
+
+    /// `run --rm --network NET busybox sh -c SCRIPT`.
+    fn sh(&self, net: &str, script: &str) -> Output {
+        self.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ])
     }
 
     #[track_caller]
@@ -164,14 +178,6 @@ fn rules_of(tool: &str, table: &str) -> String {
             .unwrap()
             .stdout,
     )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn http_get(port: u16) -> Result<String, String> {
@@ -269,16 +275,7 @@ fn the_iptables_backend_nats_publishes_isolates_and_cleans_up() {
     // Another container on the bridge reaches the port published on every address
     // through the gateway: DNAT, then the hairpin masquerade.
     let client = format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {p}.1 {any_port}");
-    let o = t.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        &net,
-        "busybox",
-        "sh",
-        "-c",
-        &client,
-    ]);
+    let o = t.sh(&net, &client);
     assert!(
         text(&o.stdout).contains(&web[..12]),
         "hairpin: {}",
@@ -287,28 +284,10 @@ fn the_iptables_backend_nats_publishes_isolates_and_cleans_up() {
 
     // The internal network reaches its gateway and nothing beyond its bridge.
     let gw_ok = format!("ping -c2 -W2 {ip}.1 >/dev/null && echo gw-ok");
-    let o = t.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        &inet,
-        "busybox",
-        "sh",
-        "-c",
-        &gw_ok,
-    ]);
+    let o = t.sh(&inet, &gw_ok);
     assert!(text(&o.stdout).contains("gw-ok"), "{}", show(&o));
     let out = format!("ping -c2 -W2 {p}.1 >/dev/null && echo escaped");
-    let o = t.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        &inet,
-        "busybox",
-        "sh",
-        "-c",
-        &out,
-    ]);
+    let o = t.sh(&inet, &out);
     assert!(!text(&o.stdout).contains("escaped"), "{}", show(&o));
 
     t.ok(&["rm", "-f", &web]);
@@ -321,14 +300,6 @@ fn the_iptables_backend_nats_publishes_isolates_and_cleans_up() {
     assert!(left.is_empty(), "{left:?}");
     let all = format!("{}{}", rules("filter"), rules("nat"));
     assert!(!all.contains(&nid) && !all.contains(&iid), "{all}");
-}
-
-/// A random unique local /64: `fdXX:XXXX:XXXX::` (without the length), written as
-/// berth writes addresses, so a host part can be appended (`{p6}2`).
-fn random_ula() -> String {
-    let h = random_hex(10);
-    let ula = format!("fd{}:{}:{}::", &h[..2], &h[2..6], &h[6..10]);
-    ula.parse::<Ipv6Addr>().unwrap().to_string()
 }
 
 #[test]
@@ -436,43 +407,16 @@ fn the_iptables_backend_handles_ipv6_networks_and_ports() {
 
     // Hairpin over IPv6: another container on the bridge, through the gateway.
     let client = format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {p6}1 {port6}");
-    let o = t.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        &net,
-        "busybox",
-        "sh",
-        "-c",
-        &client,
-    ]);
+    let o = t.sh(&net, &client);
     assert!(text(&o.stdout).contains(&short), "hairpin: {}", show(&o));
 
     // The internal network: neighbour discovery lets its gateway answer over IPv6,
     // and nothing beyond the bridge does.
     let gw_ok = format!("ping -c2 -W2 {i6}1 >/dev/null && echo gw-ok");
-    let o = t.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        &inet,
-        "busybox",
-        "sh",
-        "-c",
-        &gw_ok,
-    ]);
+    let o = t.sh(&inet, &gw_ok);
     assert!(text(&o.stdout).contains("gw-ok"), "{}", show(&o));
     let out = format!("ping -c2 -W2 {p6}1 >/dev/null && echo escaped");
-    let o = t.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        &inet,
-        "busybox",
-        "sh",
-        "-c",
-        &out,
-    ]);
+    let o = t.sh(&inet, &out);
     assert!(!text(&o.stdout).contains("escaped"), "{}", show(&o));
 
     // rm -f: the container's chains and jumps go from both tools.

@@ -9,29 +9,12 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::process::Command;
 use std::time::Duration;
 
 use common::engine::{show, text, Engine, T30};
 use common::host::wait_until;
 use common::net::*;
-
-/// A random unique local /64: `fdXX:XXXX:XXXX::` (without the length), written as
-/// berth writes addresses, so a host part can be appended (`{p6}2`).
-fn random_ula() -> String {
-    let h = random_hex(10);
-    let ula = format!("fd{}:{}:{}::", &h[..2], &h[2..6], &h[6..10]);
-    ula.parse::<std::net::Ipv6Addr>().unwrap().to_string()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `GET /hostname` with curl from the host (`-g`: brackets are the address).
 fn curl(url: &str) -> Result<String, String> {

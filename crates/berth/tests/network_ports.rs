@@ -15,15 +15,6 @@ use std::time::Duration;
 use common::engine::{show, Engine};
 use common::net::*;
 
-/// A host port nothing holds right now.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `GET /hostname` from busybox httpd serving /etc; the body, or the error.
 fn http_get(addr: &str, port: u16) -> Result<String, String> {
     let mut s = TcpStream::connect_timeout(

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::net::free_port;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,14 +35,6 @@ impl Drop for Env {
 
 fn berth() -> Command {
     Command::new(env!("CARGO_BIN_EXE_berth"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Env {

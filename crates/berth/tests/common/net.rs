@@ -18,6 +18,23 @@ pub fn random_hex(n: usize) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect::<String>()[..n].to_string()
 }
 
+/// A host TCP port on 127.0.0.1 that nothing holds right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A random unique local /64: `fdXX:XXXX:XXXX::` (without the length), written as
+/// berth writes addresses, so a host part can be appended (`{p6}2`).
+pub fn random_ula() -> String {
+    let h = random_hex(10);
+    let ula = format!("fd{}:{}:{}::", &h[..2], &h[2..6], &h[6..10]);
+    ula.parse::<std::net::Ipv6Addr>().unwrap().to_string()
+}
+
 /// A third octet X such that 10.199.X.0/24 is on no host route (another test's
 /// bridge included). The address is claimed for real when the bridge gets it.
 pub fn free_subnet() -> String {
